@@ -1,0 +1,218 @@
+"""`BaseModel`: the contract every model fulfils, and the checkpoint I/O they share.
+
+A model names its networks (`model_names`: 'G' means attribute `netG`, saved as `<epoch>_net_G.pth`),
+its losses (`loss_names`: 'G_GAN' means attribute `loss_G_GAN`) and its visuals (`visual_names`).
+Network files are plain state_dicts saved from CPU, loadable by the reference and vice versa.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+
+from util.errors import CheckpointError
+from util.fileio import atomic_save_torch
+from util.registry import Registry
+
+from . import networks
+
+logger = logging.getLogger(__name__)
+
+MODELS: Registry[type] = Registry("model (--model)")
+
+
+class BaseModel(ABC):
+    """Subclasses implement `set_input`, `forward`, `optimize_parameters`, and may override
+    `modify_commandline_options` (new flags, other defaults) and `validate_options`."""
+
+    def __init__(self, opt: Any):
+        self.opt = opt
+        self.gpu_ids: Tuple[int, ...] = tuple(opt.gpu_ids)
+        self.isTrain: bool = opt.isTrain
+        self.device = torch.device("cuda", self.gpu_ids[0]) if self.gpu_ids else torch.device("cpu")
+        self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        if opt.preprocess != "scale_width" and self.gpu_ids:
+            # Fixed input sizes: let cuDNN pick the fastest kernels once. scale_width varies the height.
+            torch.backends.cudnn.benchmark = True
+        self.loss_names: List[str] = []
+        self.model_names: List[str] = []
+        self.visual_names: List[str] = []
+        self.optimizers: List[torch.optim.Optimizer] = []
+        self.schedulers: List[Any] = []
+        self.image_paths: List[str] = []
+        self.metric = 0.0  # read by the 'plateau' learning-rate policy
+
+    # ------------------------------------------------------------------ options
+    @staticmethod
+    def modify_commandline_options(parser: Any, is_train: bool) -> Any:
+        """Add model-specific flags or change defaults; return the parser."""
+        return parser
+
+    @classmethod
+    def validate_options(cls, opt: Any) -> None:
+        """Raise `OptionError` for option values this model cannot run with."""
+
+    # ------------------------------------------------------------------ the contract
+    @abstractmethod
+    def set_input(self, input: Dict[str, Any]) -> None:
+        """Unpack a batch from the data loader onto the device."""
+
+    @abstractmethod
+    def forward(self) -> None:
+        """Run the generator(s); called by `optimize_parameters` and `test`."""
+
+    @abstractmethod
+    def optimize_parameters(self) -> None:
+        """One training step: losses, gradients, optimiser updates."""
+
+    # ------------------------------------------------------------------ lifecycle
+    def setup(self, opt: Any) -> None:
+        """Create schedulers (training), load networks (testing or --continue_train), log the networks."""
+        if self.isTrain:
+            self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
+        if not self.isTrain or opt.continue_train:
+            self.load_networks(f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch)
+        self.print_networks(opt.verbose)
+
+    def named_networks(self) -> List[Tuple[str, nn.Module]]:
+        return [(name, getattr(self, "net" + name)) for name in self.model_names]
+
+    def eval(self) -> None:
+        for _, net in self.named_networks():
+            net.eval()
+
+    def train(self) -> None:
+        for _, net in self.named_networks():
+            net.train()
+
+    def test(self) -> None:
+        """Forward without gradients, then `compute_visuals`."""
+        with torch.no_grad():
+            self.forward()
+            self.compute_visuals()
+
+    def compute_visuals(self) -> None:
+        """Hook for extra visuals derived after `forward`."""
+
+    def get_image_paths(self) -> List[str]:
+        return self.image_paths
+
+    def update_learning_rate(self) -> float:
+        """Step every scheduler once (end of epoch); return the new learning rate of the first optimiser."""
+        old_lr = self.optimizers[0].param_groups[0]["lr"]
+        for scheduler in self.schedulers:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(self.metric)
+            else:
+                scheduler.step()
+        lr = self.optimizers[0].param_groups[0]["lr"]
+        logger.info("learning rate %.7f -> %.7f", old_lr, lr)
+        return lr
+
+    def get_current_visuals(self) -> "OrderedDict[str, torch.Tensor]":
+        return OrderedDict((name, getattr(self, name)) for name in self.visual_names if hasattr(self, name))
+
+    def get_current_losses(self) -> "OrderedDict[str, float]":
+        return OrderedDict((name, float(getattr(self, "loss_" + name).detach())) for name in self.loss_names)
+
+    # ------------------------------------------------------------------ checkpoints
+    def network_path(self, epoch: Union[int, str], name: str) -> str:
+        return os.path.join(self.save_dir, f"{epoch}_net_{name}.pth")
+
+    def save_networks(self, epoch: Union[int, str]) -> List[str]:
+        """Save each network as `<epoch>_net_<name>.pth`: a plain CPU state_dict, written atomically."""
+        os.makedirs(self.save_dir, exist_ok=True)
+        paths = []
+        for name, net in self.named_networks():
+            state = networks.unwrap(net).state_dict()
+            cpu_state: "OrderedDict[str, torch.Tensor]" = OrderedDict(
+                (k, v.detach().to("cpu", copy=True)) for k, v in state.items())
+            cpu_state._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+            path = self.network_path(epoch, name)
+            atomic_save_torch(cpu_state, path)
+            paths.append(path)
+        return paths
+
+    def load_networks(self, epoch: Union[int, str]) -> None:
+        """Load `<epoch>_net_<name>.pth` into each network (tensors only: `weights_only=True`)."""
+        for name, net in self.named_networks():
+            path = self.network_path(epoch, name)
+            state = load_state_dict_file(path)
+            load_into(networks.unwrap(net), state, path)
+            logger.info("loaded %s", path)
+
+    def print_networks(self, verbose: bool = False) -> None:
+        for name, net in self.named_networks():
+            n_params = sum(p.numel() for p in net.parameters())
+            if verbose:
+                logger.info("%s", net)
+            logger.info("[Network %s] parameters: %.3f M", name, n_params / 1e6)
+
+    @staticmethod
+    def set_requires_grad(nets: Union[nn.Module, Sequence[nn.Module], None], requires_grad: bool = False) -> None:
+        """Freeze or unfreeze whole networks (e.g. D while G steps) to skip needless gradients."""
+        for net in nets if isinstance(nets, (list, tuple)) else [nets]:
+            if net is not None:
+                for param in net.parameters():
+                    param.requires_grad = requires_grad
+
+    # ------------------------------------------------------------------ shared losses
+    def discriminator_loss(
+        self, netD: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss_D, loss_D_real, loss_D_fake) for one discriminator; `fake` is detached here.
+
+        loss_D is the mean of the two terms, as in pix2pix/CycleGAN, plus the WGAN-GP penalty when
+        `--gan_mode wgangp` (the critic is not Lipschitz without it).
+        """
+        loss_real = self.criterionGAN(netD(real), True)
+        loss_fake = self.criterionGAN(netD(fake.detach()), False)
+        loss_D = (loss_real + loss_fake) * 0.5
+        if self.criterionGAN.gan_mode == "wgangp":
+            penalty, _ = networks.gradient_penalty(netD, real, fake.detach())
+            loss_D = loss_D + penalty
+        return loss_D, loss_real, loss_fake
+
+    def make_adam(self, params: Iterable[torch.nn.Parameter]) -> torch.optim.Adam:
+        """Adam with the reference's (lr, beta1, 0.999); the fused kernel on CUDA, where it is faster."""
+        fused = self.device.type == "cuda"
+        return torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), fused=fused or None)
+
+
+def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
+    """Read a state_dict with `weights_only=True`: a checkpoint from the internet cannot run code."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no checkpoint at {path}: train first, or check --name, --epoch and --checkpoints_dir")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors come in many types; all mean the same to the user
+        raise CheckpointError(f"cannot load {path}: {e.__class__.__name__}: {str(e).splitlines()[0]}") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a network state_dict")
+    return state
+
+
+def load_into(net: nn.Module, state: Dict[str, torch.Tensor], path: str = "<state_dict>") -> None:
+    """Strictly load `state` into `net`, after dropping InstanceNorm running statistics that checkpoints
+    from PyTorch < 0.4 carry (the reference's published models do) and that today's InstanceNorm lacks."""
+    state = OrderedDict(state)
+    state.pop("_metadata", None)
+    expected = net.state_dict()
+    instance_norms = {name for name, m in net.named_modules() if isinstance(m, nn.InstanceNorm2d)}
+    for key in list(state):
+        owner, _, leaf = key.rpartition(".")
+        if key not in expected and owner in instance_norms and leaf in ("running_mean", "running_var",
+                                                                         "num_batches_tracked"):
+            del state[key]
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"{path} does not fit the network built from the options ({str(e).splitlines()[0]}); "
+            f"check --netG/--netD, --norm, --ngf/--ndf, --input_nc/--output_nc and --no_dropout"
+        ) from e

@@ -1,0 +1,68 @@
+"""Facade over the architectures, losses and schedulers: the reference's `networks` API in one import.
+
+Architectures live in modules of their own (`resnet.py`, `unet.py`, `discriminators.py`, ...) and
+register themselves; `define_G`/`define_D` look them up by name. Importing this module is what makes
+every built-in architecture available.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch.nn as nn
+
+from . import resnet as _resnet  # noqa: F401  (registers resnet_9blocks, resnet_6blocks)
+from . import unet as _unet  # noqa: F401  (registers unet_256, unet_128)
+from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator
+from .generators import GENERATORS, size_divisor
+from .init import INIT_TYPES, init_net, init_weights, unwrap
+from .losses import GAN_MODES, GANLoss, gradient_penalty
+from .norms import NORM_LAYERS, get_norm_layer
+from .resnet import ResnetBlock, ResnetGenerator
+from .schedulers import LR_POLICIES, get_scheduler
+from .unet import UnetGenerator, UnetSkipConnectionBlock
+
+__all__ = [
+    "DISCRIMINATORS", "GENERATORS", "GAN_MODES", "INIT_TYPES", "LR_POLICIES", "NORM_LAYERS",
+    "GANLoss", "NLayerDiscriminator", "PixelDiscriminator", "ResnetBlock", "ResnetGenerator",
+    "UnetGenerator", "UnetSkipConnectionBlock",
+    "define_D", "define_G", "get_norm_layer", "get_scheduler", "gradient_penalty", "init_net", "init_weights",
+    "size_divisor", "unwrap",
+]
+
+
+def define_G(
+    input_nc: int,
+    output_nc: int,
+    ngf: int,
+    netG: str,
+    norm: str = "batch",
+    use_dropout: bool = False,
+    init_type: str = "normal",
+    init_gain: float = 0.02,
+    gpu_ids: Sequence[int] = (),
+    **extra: Any,
+) -> nn.Module:
+    """Build generator `netG` (see `GENERATORS.names()`), initialise it and place it on `gpu_ids[0]`.
+
+    `extra` reaches the architecture's builder (e.g. `scale`, `n_blocks` for super-resolution nets).
+    """
+    builder = GENERATORS.get(netG)
+    net = builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout, **extra)
+    return init_net(net, init_type, init_gain, gpu_ids)
+
+
+def define_D(
+    input_nc: int,
+    ndf: int,
+    netD: str,
+    n_layers_D: int = 3,
+    norm: str = "batch",
+    init_type: str = "normal",
+    init_gain: float = 0.02,
+    gpu_ids: Sequence[int] = (),
+    **extra: Any,
+) -> nn.Module:
+    """Build discriminator `netD` (see `DISCRIMINATORS.names()`), initialise it and place it on `gpu_ids[0]`."""
+    builder = DISCRIMINATORS.get(netD)
+    net = builder(input_nc, ndf, n_layers_D, get_norm_layer(norm), **extra)
+    return init_net(net, init_type, init_gain, gpu_ids)

@@ -1,0 +1,276 @@
+"""Flags shared by training and testing, the two-stage parse, validation and the frozen namespace."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
+
+import data
+import models
+from models import networks
+from util.errors import OptionError
+
+logger = logging.getLogger(__name__)
+
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+CROP_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
+
+
+class Options(argparse.Namespace):
+    """Parsed options. Frozen after parsing: derived settings are `replace`d copies, never mutations."""
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if self.__dict__.get("_frozen", False):
+            raise AttributeError(f"options are frozen; cannot set {key!r} (use opt.replace({key}=...))")
+        super().__setattr__(key, value)
+
+    def __delattr__(self, key: str) -> None:
+        if self.__dict__.get("_frozen", False):
+            raise AttributeError(f"options are frozen; cannot delete {key!r}")
+        super().__delattr__(key)
+
+    def freeze(self) -> "Options":
+        self.__dict__["_frozen"] = True
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+
+    def replace(self, **changes: Any) -> "Options":
+        """A frozen copy with `changes` applied (keys must already exist, to catch typos)."""
+        unknown = set(changes) - set(self.to_dict())
+        if unknown:
+            raise AttributeError(f"unknown option(s) {sorted(unknown)}")
+        return Options(**{**self.to_dict(), **changes}).freeze()
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a one-line error: `<prog>: error: <reason>` on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def dataset_size(text: str) -> float:
+    """`--max_dataset_size`: a positive integer or `inf`."""
+    if text.strip().lower() in ("inf", "infinity"):
+        return float("inf")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'inf', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+class BaseOptions:
+    """Flags of both phases. Subclasses set `is_train` and add their own flags in `initialize`."""
+
+    is_train = False
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        g = parser.add_argument_group("basic")
+        g.add_argument("--dataroot", type=str, default=None,
+                       help="path to images (should have subfolders trainA, trainB, valA, valB, etc)")
+        g.add_argument("--name", type=str, default="experiment_name",
+                       help="name of the experiment; it decides where to store samples and models")
+        g.add_argument("--gpu_ids", type=str, default="0", help="gpu ids: e.g. 0  0,1,2  0,2; -1 for CPU")
+        g.add_argument("--checkpoints_dir", type=str, default="./checkpoints", help="models are saved here")
+        g.add_argument("--seed", type=int, default=None,
+                       help="seed python, numpy and torch for a reproducible run (default: not seeded)")
+        g = parser.add_argument_group("model")
+        g.add_argument("--model", type=str, default="cycle_gan", choices=models.MODELS.names(),
+                       help="which model to use")
+        g.add_argument("--input_nc", type=int, default=3, choices=(1, 3),
+                       help="# of input image channels: 3 for RGB and 1 for grayscale")
+        g.add_argument("--output_nc", type=int, default=3, choices=(1, 3),
+                       help="# of output image channels: 3 for RGB and 1 for grayscale")
+        g.add_argument("--ngf", type=int, default=64, help="# of gen filters in the last conv layer")
+        g.add_argument("--ndf", type=int, default=64, help="# of discrim filters in the first conv layer")
+        g.add_argument("--netD", type=str, default="basic", choices=networks.DISCRIMINATORS.names(),
+                       help="discriminator architecture; basic is a 70x70 PatchGAN")
+        g.add_argument("--netG", type=str, default="resnet_9blocks", choices=networks.GENERATORS.names(),
+                       help="generator architecture")
+        g.add_argument("--n_layers_D", type=int, default=3, help="only used if netD==n_layers")
+        g.add_argument("--norm", type=str, default="instance", choices=networks.NORM_LAYERS.names(),
+                       help="instance normalization or batch normalization")
+        g.add_argument("--init_type", type=str, default="normal", choices=networks.INIT_TYPES.names(),
+                       help="network initialization")
+        g.add_argument("--init_gain", type=float, default=0.02,
+                       help="scaling factor for normal, xavier and orthogonal")
+        g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
+        g = parser.add_argument_group("dataset")
+        g.add_argument("--dataset_mode", type=str, default="unaligned", choices=data.DATASETS.names(),
+                       help="how the dataset is organised")
+        g.add_argument("--direction", type=str, default="AtoB", choices=("AtoB", "BtoA"), help="AtoB or BtoA")
+        g.add_argument("--serial_batches", action="store_true",
+                       help="if true, takes images in order to make batches, otherwise takes them randomly")
+        g.add_argument("--num_threads", type=int, default=4, help="# threads for loading data")
+        g.add_argument("--batch_size", type=int, default=1, help="input batch size")
+        g.add_argument("--load_size", type=int, default=286, help="scale images to this size")
+        g.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
+        g.add_argument("--max_dataset_size", type=dataset_size, default=float("inf"),
+                       help="maximum number of samples allowed per dataset (default: all)")
+        g.add_argument("--preprocess", type=str, default="resize_and_crop", choices=PREPROCESS_MODES,
+                       help="scaling and cropping of images at load time")
+        g.add_argument("--no_flip", action="store_true", help="do not flip the images for data augmentation")
+        g.add_argument("--display_winsize", type=int, default=256, help="display window size for visdom and HTML")
+        g = parser.add_argument_group("additional")
+        g.add_argument("--epoch", type=str, default="latest",
+                       help="which epoch to load? set to latest to use latest cached model")
+        g.add_argument("--load_iter", type=int, default=0,
+                       help="which iteration to load? if > 0, load models by iter_[load_iter]; else by [epoch]")
+        g.add_argument("--verbose", action="store_true", help="if specified, print more debugging information")
+        g.add_argument("--suffix", type=str, default="",
+                       help="customized suffix: opt.name = opt.name + suffix, e.g. {model}_{netG}_size{load_size}")
+        g.add_argument("--use_wandb", action="store_true", help="not supported; kept so the flag is recognised")
+        g.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix", help="not supported")
+        return parser
+
+    # ------------------------------------------------------------------ parsing
+    def make_parser(self) -> ArgumentParser:
+        prog = "train.py" if self.is_train else "test.py"
+        parser = ArgumentParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        return self.initialize(parser)  # type: ignore[return-value]
+
+    def gather_options(self, args: Optional[Sequence[str]] = None) -> tuple[ArgumentParser, argparse.Namespace]:
+        """Two-stage parse: the chosen model and dataset mode add their flags and change defaults."""
+        args = list(sys.argv[1:] if args is None else args)
+        parser = self.make_parser()
+        # --help must list the chosen model's flags too, so it is answered only by the final parse.
+        probe = [a for a in args if a not in ("-h", "--help")]
+        known, _ = parser.parse_known_args(probe)
+        parser = models.get_option_setter(known.model)(parser, self.is_train)
+        known, _ = parser.parse_known_args(probe)  # the model may change the dataset_mode default
+        parser = data.get_option_setter(known.dataset_mode)(parser, self.is_train)
+        return parser, parser.parse_args(args, namespace=Options())
+
+    def resolve(self, opt: Options) -> None:
+        """Derived settings, computed once before the namespace is frozen."""
+        opt.isTrain = self.is_train
+        if opt.suffix:
+            opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+        opt.gpu_ids = tuple(parse_gpu_ids(opt.gpu_ids))
+
+    def validate(self, opt: Options) -> None:
+        """Raise OptionError naming the first invalid option and what is allowed."""
+        validate_common(opt)
+        models.MODELS.get(opt.model).validate_options(opt)
+
+    def parse(self, args: Optional[Sequence[str]] = None) -> Options:
+        parser, opt = self.gather_options(args)
+        try:
+            self.resolve(opt)
+            self.validate(opt)
+            opt.gpu_ids = available_gpu_ids(opt.gpu_ids)
+        except OptionError as e:
+            parser.error(str(e))
+        opt.freeze()
+        self.parser = parser
+        logger.info("%s", format_options(opt, parser))
+        return opt
+
+    def save(self, opt: Options) -> List[str]:
+        """Write `<phase>_opt.txt` and `.json` beside the checkpoints (after the data has been checked)."""
+        return save_options(opt, self.parser)
+
+
+# ---------------------------------------------------------------------- helpers
+def parse_gpu_ids(text: str) -> List[int]:
+    """'0,1' -> [0, 1]; '-1' (or any negative id) -> [] meaning CPU."""
+    ids = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            gid = int(part)
+        except ValueError:
+            raise OptionError(f"--gpu_ids {text!r}: expected comma-separated integers, e.g. 0 or 0,1 or -1 for CPU")
+        if gid >= 0:
+            ids.append(gid)
+    if len(set(ids)) != len(ids):
+        raise OptionError(f"--gpu_ids {text!r}: an id is repeated")
+    return ids
+
+
+def available_gpu_ids(gpu_ids: Sequence[int]) -> tuple:
+    """Fall back to CPU with a one-line notice when CUDA is absent; refuse ids the machine lacks."""
+    import torch
+
+    if not gpu_ids:
+        return ()
+    if not torch.cuda.is_available():
+        logger.warning("CUDA is not available: running on CPU (pass --gpu_ids -1 to choose CPU explicitly)")
+        return ()
+    count = torch.cuda.device_count()
+    missing = [g for g in gpu_ids if g >= count]
+    if missing:
+        raise OptionError(f"--gpu_ids asks for GPU {missing[0]} but this machine has {count} (ids 0..{count - 1})")
+    return tuple(gpu_ids)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise OptionError(message)
+
+
+def validate_common(opt: Options) -> None:
+    """Checks that hold for every model and phase."""
+    name = opt.name
+    _require(bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name,
+             f"--name {name!r}: must be a plain folder name (no '/', '\\' or '..'), it is created inside "
+             f"--checkpoints_dir")
+    _require(opt.epoch and "/" not in opt.epoch and "\\" not in opt.epoch and ".." not in opt.epoch,
+             f"--epoch {opt.epoch!r}: expected an epoch number or a label such as latest")
+    _require(opt.dataroot is not None, "--dataroot is required: the folder that holds your images")
+    _require(os.path.isdir(opt.dataroot), f"--dataroot {opt.dataroot}: no such folder")
+    for flag in ("batch_size", "load_size", "crop_size", "ngf", "ndf", "n_layers_D", "display_winsize"):
+        _require(getattr(opt, flag) >= 1, f"--{flag} must be >= 1, got {getattr(opt, flag)}")
+    _require(opt.num_threads >= 0, f"--num_threads must be >= 0, got {opt.num_threads}")
+    _require(opt.load_iter >= 0, f"--load_iter must be >= 0, got {opt.load_iter}")
+    _require(opt.init_gain > 0, f"--init_gain must be > 0, got {opt.init_gain}")
+    for flag, value in vars(opt).items():
+        if flag.startswith("lambda_") and isinstance(value, (int, float)):
+            _require(value >= 0 and math.isfinite(value), f"--{flag} must be a finite number >= 0, got {value}")
+    _require(not opt.use_wandb, "--use_wandb: Weights & Biases logging is not supported by this toolkit; "
+                                "remove the flag (losses are in loss_log.txt and the visdom dashboard)")
+    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop"):
+        _require(opt.crop_size <= opt.load_size,
+                 f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: the crop is taken from "
+                 f"the resized image; lower --crop_size or raise --load_size")
+    divisor = networks.size_divisor(opt.netG)
+    if opt.preprocess in CROP_MODES:
+        _require(opt.crop_size % divisor == 0,
+                 f"--crop_size {opt.crop_size} cannot be taken by --netG {opt.netG}: its downsamplings need a "
+                 f"multiple of {divisor} (e.g. {max(divisor, opt.crop_size // divisor * divisor)})")
+
+
+def format_options(opt: Options, parser: Optional[argparse.ArgumentParser] = None) -> str:
+    """The reference's options table: one `name: value [default: d]` line per option."""
+    lines = ["----------------- Options ---------------"]
+    for key, value in opt.to_dict().items():
+        default = parser.get_default(key) if parser is not None else None
+        comment = f"\t[default: {default}]" if default is not None and value != default else ""
+        lines.append(f"{key:>25}: {str(value):<30}{comment}")
+    lines.append("----------------- End -------------------")
+    return "\n".join(lines)
+
+
+def save_options(opt: Options, parser: Optional[argparse.ArgumentParser] = None) -> List[str]:
+    """Write `<phase>_opt.txt` and `<phase>_opt.json` into `checkpoints_dir/name`; return their paths."""
+    from util.fileio import atomic_write_text
+
+    folder = os.path.join(opt.checkpoints_dir, opt.name)
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.join(folder, f"{opt.phase}_opt")
+    atomic_write_text(stem + ".txt", format_options(opt, parser) + "\n")
+    jsonable = {k: ("inf" if isinstance(v, float) and math.isinf(v) else list(v) if isinstance(v, tuple) else v)
+                for k, v in opt.to_dict().items()}
+    atomic_write_text(stem + ".json", json.dumps(jsonable, indent=2, sort_keys=True) + "\n")
+    return [stem + ".txt", stem + ".json"]

@@ -1,0 +1,66 @@
+"""Training flags (display, saving, schedule, optimiser), with the reference's names and defaults."""
+from __future__ import annotations
+
+import argparse
+
+from models import networks
+from util.errors import OptionError
+
+from .base_options import BaseOptions, Options, _require
+
+
+class TrainOptions(BaseOptions):
+    is_train = True
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser = BaseOptions.initialize(self, parser)
+        g = parser.add_argument_group("visdom and HTML visualization")
+        g.add_argument("--display_freq", type=int, default=400, help="frequency of showing training results on screen")
+        g.add_argument("--display_ncols", type=int, default=4,
+                       help="if positive, display all images in a single visdom panel with this many per row")
+        g.add_argument("--display_id", type=int, default=1, help="window id of the web display; 0 or less: off")
+        g.add_argument("--display_server", type=str, default="http://localhost", help="visdom server of the display")
+        g.add_argument("--display_env", type=str, default="main",
+                       help='visdom display environment name (default is "main")')
+        g.add_argument("--display_port", type=int, default=8097, help="visdom port of the web display")
+        g.add_argument("--update_html_freq", type=int, default=1000,
+                       help="frequency of saving training results to html")
+        g.add_argument("--print_freq", type=int, default=100, help="frequency of showing training results on console")
+        g.add_argument("--no_html", action="store_true",
+                       help="do not save intermediate training results to [checkpoints_dir]/[name]/web/")
+        g = parser.add_argument_group("network saving and loading")
+        g.add_argument("--save_latest_freq", type=int, default=5000, help="frequency of saving the latest results")
+        g.add_argument("--save_epoch_freq", type=int, default=5,
+                       help="frequency of saving checkpoints at the end of epochs")
+        g.add_argument("--save_by_iter", action="store_true", help="whether saves model by iteration")
+        g.add_argument("--continue_train", action="store_true", help="continue training: load the latest model")
+        g.add_argument("--epoch_count", type=int, default=1,
+                       help="the starting epoch count, we save the model by <epoch_count>, <epoch_count>+<save_latest_freq>, ...")
+        g.add_argument("--phase", type=str, default="train", help="train, val, test, etc")
+        g = parser.add_argument_group("training parameters")
+        g.add_argument("--n_epochs", type=int, default=100, help="number of epochs with the initial learning rate")
+        g.add_argument("--n_epochs_decay", type=int, default=100,
+                       help="number of epochs to linearly decay learning rate to zero")
+        g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
+        g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
+        g.add_argument("--gan_mode", type=str, default="lsgan", choices=networks.GAN_MODES.names(),
+                       help="the type of GAN objective; vanilla is the cross-entropy of the original GAN paper")
+        g.add_argument("--pool_size", type=int, default=50,
+                       help="the size of image buffer that stores previously generated images")
+        g.add_argument("--lr_policy", type=str, default="linear", choices=networks.LR_POLICIES.names(),
+                       help="learning rate policy")
+        g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters iterations")
+        return parser
+
+    def validate(self, opt: Options) -> None:
+        super().validate(opt)
+        for flag in ("display_freq", "print_freq", "update_html_freq", "save_latest_freq", "save_epoch_freq",
+                     "epoch_count", "lr_decay_iters", "display_ncols"):
+            _require(getattr(opt, flag) >= 1, f"--{flag} must be >= 1, got {getattr(opt, flag)}")
+        for flag in ("n_epochs", "n_epochs_decay", "pool_size"):
+            _require(getattr(opt, flag) >= 0, f"--{flag} must be >= 0, got {getattr(opt, flag)}")
+        _require(opt.n_epochs + opt.n_epochs_decay >= 1, "--n_epochs + --n_epochs_decay must be >= 1")
+        _require(opt.lr > 0, f"--lr must be > 0, got {opt.lr}")
+        _require(0 <= opt.beta1 < 1, f"--beta1 must be in [0, 1), got {opt.beta1}")
+        if not 1 <= opt.display_port <= 65535:
+            raise OptionError(f"--display_port must be in 1..65535, got {opt.display_port}")

@@ -1,0 +1,59 @@
+"""Apply a trained model to test images and write an HTML page of the results.
+
+    python test.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix --direction BtoA
+    python test.py --dataroot ./my_photos --name horse2zebra --model test --no_dropout --preprocess none
+
+Writes `<results_dir>/<name>/<phase>_<epoch>/images/<stem>_<label>.png` and `index.html`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+from tqdm import tqdm
+
+from data import create_dataset
+from models import create_model
+from options.test_options import TestOptions
+from util.cli import run_cli, seed_everything
+from util.html import HTML
+from util.results import save_images
+
+logger = logging.getLogger("test")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    options = TestOptions()
+    opt = options.parse(argv)
+    seed_everything(opt.seed)
+    dataset = create_dataset(opt)
+    model = create_model(opt)
+    model.setup(opt)
+    web_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{opt.epoch}")
+    if opt.load_iter > 0:
+        web_dir = f"{web_dir}_iter{opt.load_iter}"
+    webpage = HTML(web_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
+    if opt.eval:
+        # Batch norm with running statistics and no dropout; pix2pix's paper keeps train mode at test time.
+        model.eval()
+    total = int(min(opt.num_test, len(dataset)))
+    done = 0
+    with tqdm(total=total, unit="img", desc="test", disable=None) as progress:
+        for data in dataset:
+            if done >= total:
+                break
+            model.set_input(data)
+            model.test()
+            paths = list(model.get_image_paths())[: total - done]
+            save_images(webpage, model.get_current_visuals(), paths, opt.aspect_ratio, opt.display_winsize)
+            done += len(paths)
+            progress.update(len(paths))
+    page = webpage.save()
+    logger.info("%d results in %s", done, page)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

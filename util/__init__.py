@@ -1,0 +1,1 @@
+"""Shared helpers: registries, errors, image conversion, HTML pages and the training visualizer."""

@@ -1,0 +1,62 @@
+"""What the command-line entry points share: logging set-up, seeding, and turning user errors into one line.
+
+A `ToolkitError` (bad option, unusable data, unloadable checkpoint) ends the program with its message on
+stderr and exit code 2; anything else is a bug and keeps its traceback.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .errors import ToolkitError
+
+
+class _Formatter(logging.Formatter):
+    """Plain messages for INFO, `warning: ...` / `error: ...` for the rest."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def seed_everything(seed: Optional[int]) -> None:
+    """Seed python, numpy and torch (all devices). `None` leaves the run unseeded."""
+    if seed is None:
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def user_error_message(error: BaseException) -> str:
+    """The one line to show for a user error. Errors re-raised by DataLoader workers carry the worker's
+    traceback in their message; the original message is its last line."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else error.__class__.__name__
+    prefix = f"{error.__class__.__name__}: "
+    return last[len(prefix):] if last.startswith(prefix) else last
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
+    setup_logging()
+    try:
+        return main(argv)
+    except ToolkitError as e:
+        print(f"error: {user_error_message(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

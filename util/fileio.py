@@ -1,0 +1,151 @@
+"""Crash-safe file writes.
+
+Training runs are long and get killed (pre-emption, Ctrl-C, full disks). A checkpoint, image or HTML page
+that is half written is worse than an old one: a later `--continue_train` would fail on a truncated
+`.pth`. Every file the toolkit produces therefore goes through `atomic_write`: the bytes are written to a
+temporary file in the same folder, flushed to disk, and only then renamed onto the target, which POSIX
+(and Windows, through `os.replace`) guarantees to be all-or-nothing. Readers see either the old file or the
+new one, never a mix.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import tempfile
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux `/proc`)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    # Portable fallback: set and restore (briefly changes the umask for other threads).
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _target_mode(path: str) -> int:
+    """Permission bits the final file should get.
+
+    `NamedTemporaryFile` creates files with mode 0600; renamed as they are, checkpoints and web pages would
+    be unreadable to the rest of a team. Keep the mode of the file being replaced, or use what a plain
+    `open(path, 'w')` would give (0666 minus the umask).
+    """
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_current_umask()
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make the rename itself durable. Best effort: not every OS / filesystem can fsync a directory."""
+    if os.name == "nt":  # directories cannot be opened for fsync on Windows
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError as e:
+        logger.debug("cannot open %s to fsync it: %s", directory, e)
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        logger.debug("cannot fsync directory %s: %s", directory, e)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Optional[str]) -> None:
+    if path is None:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:  # never hide the original error behind a cleanup error
+        logger.warning("could not remove temporary file %s: %s", path, e)
+
+
+def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> None:
+    """Write `path` all-or-nothing: `write_fn` fills a binary temp file that then replaces `path`.
+
+    If `write_fn` (or the flush, or the rename) fails, the temporary file is removed, the previous content
+    of `path` (if any) is left untouched, and the exception propagates. `OSError`s (disk full, permission
+    denied, missing folder) are re-raised with the target path in the message, because the temp file's
+    random name would tell the user nothing. The parent folder must exist.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    tmp_name: Optional[str] = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            dir=directory, delete=False, prefix="." + name + ".", suffix=".tmp"
+        ) as fh:
+            tmp_name = fh.name
+            write_fn(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, _target_mode(path))
+        os.replace(tmp_name, path)
+        tmp_name = None  # now owned by `path`; nothing to clean up
+    except OSError as e:
+        _remove_quietly(tmp_name)
+        reason = e.strerror or str(e)
+        if e.errno is None:
+            raise OSError(f"cannot write {path}: {reason}") from e
+        raise OSError(e.errno, f"cannot write {path}: {reason}") from e
+    except BaseException:
+        _remove_quietly(tmp_name)
+        raise
+    _fsync_dir(directory)
+
+
+def atomic_save_torch(obj: Any, path: PathLike) -> None:
+    """`torch.save(obj, path)`, atomically: an interrupted save never leaves a truncated checkpoint."""
+    import torch  # local import: keeps this module usable (and fast to import) without torch
+
+    atomic_write(path, lambda fh: torch.save(obj, fh))
+
+
+def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
+    """Write a text file atomically (HTML pages, option dumps)."""
+    data = text.encode(encoding)
+    atomic_write(path, lambda fh: fh.write(data))
+
+
+def _pil_format_for(path: str) -> str:
+    from PIL import Image
+
+    ext = os.path.splitext(path)[1].lower()
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the image format of {path!r} from its suffix {ext!r}; "
+            "use a suffix such as .png or .jpg, or pass format="
+        )
+    return fmt
+
+
+def atomic_save_pil(img: "Image.Image", path: PathLike, format: Optional[str] = None) -> None:
+    """`img.save(path)` for a PIL image, atomically.
+
+    PIL normally infers the format from the file name, but here it writes into a temp file object, so
+    the format is inferred from the target's suffix instead (`.png` -> PNG, `.jpg` -> JPEG, ...).
+    """
+    path = os.fspath(path)
+    fmt = format if format is not None else _pil_format_for(path)
+    atomic_write(path, lambda fh: img.save(fh, format=fmt))

@@ -1,0 +1,243 @@
+"""Optional live display of training images and loss curves in a visdom server.
+
+visdom is a convenience, never a requirement: if the package is missing, the server is not running, or
+the connection drops during training, this display logs ONE warning (with the command that starts a
+server) and switches itself off; training carries on and the HTML page / loss log are still written.
+
+Unlike the reference, nothing here ever starts a server or spawns a shell: starting a network service
+is the user's decision.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import socket
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .util import tensor2im
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .visualizer import LossHistory
+
+logger = logging.getLogger(__name__)
+
+# The flags are those of visdom 0.2.4's `visdom/server/run_server.py`: single-dash `-port` and
+# `-bind_local` (listen on 127.0.0.1 only), double-dash `--hostname` (only used in the printed URL).
+START_COMMAND = "python -m visdom.server -port {port} --hostname 127.0.0.1 -bind_local"
+
+PADDING = 2  # pixels between grid tiles, as in the reference's `vis.images(..., padding=2)`
+
+
+def start_command(port: int) -> str:
+    """The shell command a user can run to start a local visdom server on `port`."""
+    return START_COMMAND.format(port=int(port))
+
+
+@contextlib.contextmanager
+def _quiet_visdom() -> Iterator[io.StringIO]:
+    """Silence the visdom client while it talks to the server.
+
+    With `raise_exceptions=False` the client prints tracebacks and "waiting" lines to stdout/stderr and
+    logs warnings on every failed request; we report problems ourselves, once. Captured text is logged at
+    DEBUG level. Note: the redirection is process-wide for the duration of the call.
+    """
+    captured = io.StringIO()
+    visdom_logger = logging.getLogger("visdom")
+    old_disabled = visdom_logger.disabled
+    visdom_logger.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                yield captured
+    finally:
+        visdom_logger.disabled = old_disabled
+        text = captured.getvalue().strip()
+        if text:
+            logger.debug("visdom client output:\n%s", text)
+
+
+class VisdomDisplay:
+    """A connection to a visdom server that disables itself instead of failing.
+
+    Window ids follow the reference so that an existing visdom layout keeps working: the loss plot goes to
+    window `win_id`, the image grid to `win_id + 1`.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        port: int,
+        env: str,
+        ncols: int,
+        winsize: int,
+        *,
+        title: str = "",
+        win_id: int = 1,
+        connect_timeout: float = 2.0,
+    ) -> None:
+        self.server = server if "://" in server else "http://" + server
+        self.port = int(port)
+        self.env = env
+        self.ncols = int(ncols)
+        self.winsize = int(winsize)
+        self.title = title
+        self.win_id = int(win_id)
+        self.connect_timeout = float(connect_timeout)
+        self.enabled = False
+        self._warned = False
+        self._vis: Any = None
+        self._connect()
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def address(self) -> str:
+        return f"{self.server}:{self.port}"
+
+    def _disable(self, reason: str) -> None:
+        """Switch the display off, telling the user once how to get it back."""
+        self.enabled = False
+        self._vis = None
+        if self._warned:
+            return
+        self._warned = True
+        logger.warning(
+            "visdom display disabled: %s. Training continues; losses still go to loss_log.txt and images "
+            "to the HTML page. To see them live, start a server in another terminal with:  %s  "
+            "(or pass --display_id 0 to turn the display off).",
+            reason,
+            start_command(self.port),
+        )
+
+    def _port_open(self) -> Optional[str]:
+        """Probe the server with a plain TCP connect; return why it failed, or None if it answered.
+
+        The visdom client itself has no connect timeout, so an unreachable host could block training for
+        minutes; this probe bounds the wait by `connect_timeout`.
+        """
+        host = urlparse(self.server).hostname or "localhost"
+        try:
+            with socket.create_connection((host, self.port), timeout=self.connect_timeout):
+                return None
+        except OSError as e:
+            return f"no visdom server answers at {self.address} ({e.strerror or e})"
+
+    def _connect(self) -> None:
+        try:
+            import visdom  # lazy: visdom is optional and slow to import
+        except ImportError:
+            self._disable("the visdom package is not installed (pip install visdom)")
+            return
+        problem = self._port_open()
+        if problem is not None:
+            self._disable(problem)
+            return
+        try:
+            with _quiet_visdom():
+                vis = visdom.Visdom(
+                    server=self.server,
+                    port=self.port,
+                    env=self.env,
+                    raise_exceptions=False,
+                    use_incoming_socket=False,
+                )
+                connected = vis.check_connection(timeout_seconds=self.connect_timeout)
+        except Exception as e:  # a broken client must not stop training
+            self._disable(f"the visdom client failed to connect to {self.address} ({e!r})")
+            return
+        if not connected:
+            self._disable(f"{self.address} accepts connections but does not answer like a visdom server")
+            return
+        self._vis = vis
+        self.enabled = True
+        logger.info("visdom display at %s (env %r)", self.address, self.env)
+
+    def _send(self, what: str, fn: Callable[[Any], Any]) -> None:
+        """Run one visdom call; a failure (the client returns False) disables the display for good."""
+        if not self.enabled:
+            return
+        try:
+            with _quiet_visdom():
+                result = fn(self._vis)
+        except Exception as e:
+            self._disable(f"sending the {what} to {self.address} failed ({e!r})")
+            return
+        if result is False:
+            self._disable(f"lost the connection to {self.address} while sending the {what}")
+
+    # ------------------------------------------------------------------ content
+
+    def show_images(self, visuals: Mapping[str, torch.Tensor], epoch: int) -> None:
+        """Show the first image of each visual in one grid window, `ncols` images per row.
+
+        Images of different sizes (e.g. a low-resolution input next to its super-resolved output) are
+        scaled to the largest size with nearest-neighbour resampling, so pixels stay visible as blocks.
+        """
+        if not self.enabled or not visuals:
+            return
+        labels = list(visuals.keys())
+        images = [tensor2im(v) for v in visuals.values()]  # each (H, W, 3) uint8
+        grid = make_grid(images, self.ncols)  # (3, Hg, Wg) uint8
+        ncols = _effective_ncols(self.ncols, len(images))
+        tile_w = max(im.shape[1] for im in images)
+        scale = self.winsize / tile_w if self.winsize > 0 else 1.0
+        opts: Dict[str, Any] = {
+            "title": f"{self.title} images".strip(),
+            "caption": f"epoch {epoch}: " + " | ".join(labels),
+            "width": int(round(grid.shape[2] * scale)),
+            "height": int(round(grid.shape[1] * scale)),
+        }
+        logger.debug("visdom grid of %d images, %d per row", len(images), ncols)
+        self._send("images", lambda vis: vis.image(grid, win=self.win_id + 1, opts=opts))
+
+    def plot_losses(self, history: "LossHistory") -> None:
+        """Draw every loss against fractional epochs in one line window, one curve per loss name."""
+        if not self.enabled or not history.x:
+            return
+        n = len(history.legend)
+        x = np.stack([np.asarray(history.x, dtype=np.float64)] * n, 1)  # (T, n)
+        y = np.asarray(history.y, dtype=np.float64)  # (T, n)
+        opts = {
+            "title": f"{self.title} loss over time".strip(),
+            "legend": list(history.legend),
+            "xlabel": "epoch",
+            "ylabel": "loss",
+        }
+        self._send("loss plot", lambda vis: vis.line(X=x, Y=y, win=self.win_id, opts=opts))
+
+
+def _effective_ncols(ncols: int, n: int) -> int:
+    """`ncols` <= 0 (the reference's "one window per image") is shown as a single row here."""
+    return n if ncols <= 0 else min(ncols, n)
+
+
+def make_grid(images: List[np.ndarray], ncols: int) -> np.ndarray:
+    """Tile H x W x 3 uint8 images into a (3, Hg, Wg) uint8 grid on a white background.
+
+    `ncols` images per row and `PADDING` pixels around every tile, like the reference's
+    `vis.images(nrow=ncols, padding=2)` (which pads incomplete rows with white images).
+    """
+    if not images:
+        raise ValueError("make_grid needs at least one image")
+    h = max(im.shape[0] for im in images)
+    w = max(im.shape[1] for im in images)
+    ncols = _effective_ncols(ncols, len(images))
+    nrows = int(math.ceil(len(images) / ncols))
+    grid = np.full((3, nrows * (h + PADDING) + PADDING, ncols * (w + PADDING) + PADDING), 255, dtype=np.uint8)
+    for k, im in enumerate(images):
+        if im.shape[:2] != (h, w):
+            im = np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.NEAREST))
+        row, col = divmod(k, ncols)
+        top = row * (h + PADDING) + PADDING
+        left = col * (w + PADDING) + PADDING
+        grid[:, top : top + h, left : left + w] = np.transpose(im, (2, 0, 1))  # (3, h, w)
+    return grid

@@ -1,0 +1,163 @@
+"""Training feedback: the loss log, the per-epoch HTML page of images and the optional visdom display.
+
+Output locations and formats match the reference (`<checkpoints_dir>/<name>/loss_log.txt`,
+`<checkpoints_dir>/<name>/web/index.html`, `web/images/epoch%.3d_<label>.png`), so existing scripts that
+parse the loss log or browse the web folder keep working.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, List, Mapping, Optional
+
+import torch
+
+from . import html
+from .util import mkdirs, save_image, tensor2im
+from .visdom_display import VisdomDisplay
+
+logger = logging.getLogger(__name__)
+
+_wandb_warned = False
+
+
+@dataclass
+class LossHistory:
+    """Every loss value plotted so far: `x` in fractional epochs, `y[i]` one value per `legend` name."""
+
+    legend: List[str]
+    x: List[float] = field(default_factory=list)
+    y: List[List[float]] = field(default_factory=list)
+
+
+def _warn_wandb_once() -> None:
+    global _wandb_warned
+    if not _wandb_warned:
+        _wandb_warned = True
+        logger.warning("--use_wandb is not supported yet and is ignored; use visdom or the HTML page.")
+
+
+class Visualizer:
+    """Collects what training wants to show and sends it to the log file, the HTML page and visdom.
+
+    Everything here is optional feedback: a missing visdom server only disables the live display.
+    `opt` is read, never modified.
+    """
+
+    def __init__(self, opt: Any) -> None:
+        self.opt = opt
+        self.name: str = opt.name
+        self.display_id: int = int(opt.display_id)
+        self.win_size: int = int(opt.display_winsize)
+        self.is_train: bool = bool(opt.isTrain)
+        self.use_html: bool = self.is_train and not opt.no_html
+        # Reference semantics: the first display call of an epoch always saves; `reset()` re-arms it.
+        self.saved = False
+        self.history: Optional[LossHistory] = None
+
+        if getattr(opt, "use_wandb", False):
+            _warn_wandb_once()
+
+        self.display: Optional[VisdomDisplay] = None
+        if self.display_id > 0:  # display_id <= 0: nothing may open a connection anywhere
+            self.display = VisdomDisplay(
+                opt.display_server,
+                opt.display_port,
+                opt.display_env,
+                opt.display_ncols,
+                opt.display_winsize,
+                title=self.name,
+                win_id=self.display_id,
+            )
+
+        expr_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        self.web_dir = os.path.join(expr_dir, "web")
+        self.img_dir = os.path.join(self.web_dir, "images")
+        if self.use_html:
+            logger.info("create web directory %s", self.web_dir)
+            mkdirs([self.web_dir, self.img_dir])
+
+        self.log_name = os.path.join(expr_dir, "loss_log.txt")
+        if self.is_train:
+            mkdirs(expr_dir)
+            now = time.strftime("%c")
+            with open(self.log_name, "a", encoding="utf-8") as log_file:
+                log_file.write("================ Training Loss (%s) ================\n" % now)
+
+    def reset(self) -> None:
+        """Mark the start of a new epoch: the next `display_current_results` saves images again."""
+        self.saved = False
+
+    # ------------------------------------------------------------------ images
+
+    def display_current_results(self, visuals: Mapping[str, torch.Tensor], epoch: int, save_result: bool) -> None:
+        """Show the current visuals in visdom and, when asked, save them to the HTML page.
+
+        Images are saved when `save_result` is true or when nothing was saved yet this epoch (reference
+        semantics), and only when the HTML page is enabled (training without --no_html).
+        """
+        if self.display is not None:
+            self.display.show_images(visuals, epoch)
+
+        if self.use_html and (save_result or not self.saved):
+            self.saved = True
+            for label, image in visuals.items():
+                img_path = os.path.join(self.img_dir, _image_name(epoch, label))
+                save_image(tensor2im(image), img_path)
+            self._write_page(list(visuals.keys()), epoch)
+
+    def _write_page(self, labels: List[str], epoch: int) -> None:
+        """Rebuild web/index.html: one section per epoch, newest first, only images present on disk."""
+        webpage = html.HTML(self.web_dir, "Experiment name = %s" % self.name, refresh=1)
+        for n in range(epoch, 0, -1):
+            names = [_image_name(n, label) for label in labels]
+            present = [(label, name) for label, name in zip(labels, names)
+                       if os.path.isfile(os.path.join(self.img_dir, name))]
+            if not present:
+                continue
+            webpage.add_header("epoch [%d]" % n)
+            ims = ["images/" + name for _, name in present]
+            txts = [label for label, _ in present]
+            webpage.add_images(ims, txts, ims, width=self.win_size)
+        webpage.save()
+
+    # ------------------------------------------------------------------ losses
+
+    def plot_current_losses(self, epoch: int, counter_ratio: float, losses: Mapping[str, float]) -> None:
+        """Record the losses at `epoch + counter_ratio` and redraw the visdom loss plot (if on).
+
+        The legend is fixed by the first call, like the reference; later calls must report the same names.
+        """
+        if self.history is None:
+            self.history = LossHistory(legend=list(losses.keys()))
+        self.history.x.append(epoch + counter_ratio)
+        self.history.y.append([float(losses[k]) for k in self.history.legend])
+        if self.display is not None:
+            self.display.plot_losses(self.history)
+
+    def print_current_losses(
+        self, epoch: int, iters: int, losses: Mapping[str, float], t_comp: float, t_data: float
+    ) -> str:
+        """Log one line of losses and append it to loss_log.txt; returns the line.
+
+        Format (the reference's, which log parsers rely on):
+        `(epoch: 1, iters: 100, time: 0.123, data: 0.010) G_GAN: 0.693 G_L1: 12.345`
+        """
+        message = "(epoch: %d, iters: %d, time: %.3f, data: %.3f)" % (epoch, iters, t_comp, t_data)
+        for k, v in losses.items():
+            message += " %s: %.3f" % (k, float(v))
+        logger.info("%s", message)
+        if self.is_train:
+            with open(self.log_name, "a", encoding="utf-8") as log_file:
+                log_file.write(message + "\n")
+                log_file.flush()
+        return message
+
+
+def _image_name(epoch: int, label: str) -> str:
+    return "epoch%.3d_%s.png" % (epoch, label)
+
+
+__all__: List[str] = ["Visualizer", "LossHistory"]
