@@ -25,6 +25,7 @@ import torchvision.transforms as transforms
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from models.generators import size_divisor as generator_size_divisor
 from util.errors import DataError
 from util.registry import Registry
 
@@ -35,11 +36,6 @@ Params = Dict[str, Any]  # {'crop_pos': (x, y), 'flip': bool}
 # Every dataset mode registers its class here (re-exported as data.DATASETS); lives in this module so that
 # the dataset modules can import it without importing the package they are part of.
 DATASETS: Registry = Registry("dataset mode")
-
-# Used when models/ is not importable (it is written alongside this package) or does not know the name.
-_FALLBACK_SIZE_DIVISORS = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
-_DEFAULT_SIZE_DIVISOR = 4
-
 
 class BaseDataset(data.Dataset, abc.ABC):
     """Common base of the dataset modes: stores the options and the data root, declares the interface."""
@@ -75,14 +71,7 @@ class BaseDataset(data.Dataset, abc.ABC):
 
 def size_divisor(opt: Any) -> int:
     """H and W the generator `opt.netG` can take must be multiples of this (a U-Net 256 halves 8 times)."""
-    name = getattr(opt, "netG", None)
-    try:
-        from models.networks import size_divisor as _sd  # written concurrently; may not exist yet
-
-        return int(_sd(name))
-    except (ImportError, KeyError, ValueError) as exc:  # not importable yet, or a name it does not know
-        logger.debug("size_divisor(%r) from the local table (%s)", name, exc)
-        return _FALLBACK_SIZE_DIVISORS.get(name, _DEFAULT_SIZE_DIVISOR)
+    return generator_size_divisor(opt.netG)
 
 
 def get_params(opt: Any, size: Tuple[int, int]) -> Params:

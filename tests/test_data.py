@@ -148,7 +148,8 @@ def test_size_divisor_table(tmp_path: Path) -> None:
     assert size_divisor(make_opt(tmp_path, netG="resnet_6blocks")) == 4
     assert size_divisor(make_opt(tmp_path, netG="unet_256")) == 256
     assert size_divisor(make_opt(tmp_path, netG="unet_128")) == 128
-    assert size_divisor(make_opt(tmp_path, netG="no_such_net")) == 4
+    with pytest.raises(KeyError, match="valid: .*resnet_9blocks"):
+        size_divisor(make_opt(tmp_path, netG="no_such_net"))
 
 
 def test_get_params_follows_reference_random_stream(tmp_path: Path) -> None:

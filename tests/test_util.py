@@ -383,17 +383,6 @@ def test_unreachable_visdom_warns_once_and_training_continues(tmp_path, caplog, 
     assert "Traceback" not in out.out + out.err
 
 
-def test_use_wandb_warns_once(tmp_path, caplog, monkeypatch):
-    import util.visualizer as visualizer_module
-
-    monkeypatch.setattr(visualizer_module, "_wandb_warned", False)
-    Visualizer(make_opt(tmp_path, use_wandb=True))
-    Visualizer(make_opt(tmp_path, use_wandb=True))
-    assert [r.getMessage() for r in our_warnings(caplog)] == [
-        "--use_wandb is not supported yet and is ignored; use visdom or the HTML page."
-    ]
-
-
 # ---------------------------------------------------------------------------------------------- visdom seam
 
 

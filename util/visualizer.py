@@ -20,9 +20,6 @@ from .visdom_display import VisdomDisplay
 
 logger = logging.getLogger(__name__)
 
-_wandb_warned = False
-
-
 @dataclass
 class LossHistory:
     """Every loss value plotted so far: `x` in fractional epochs, `y[i]` one value per `legend` name."""
@@ -30,13 +27,6 @@ class LossHistory:
     legend: List[str]
     x: List[float] = field(default_factory=list)
     y: List[List[float]] = field(default_factory=list)
-
-
-def _warn_wandb_once() -> None:
-    global _wandb_warned
-    if not _wandb_warned:
-        _wandb_warned = True
-        logger.warning("--use_wandb is not supported yet and is ignored; use visdom or the HTML page.")
 
 
 class Visualizer:
@@ -56,9 +46,6 @@ class Visualizer:
         # Reference semantics: the first display call of an epoch always saves; `reset()` re-arms it.
         self.saved = False
         self.history: Optional[LossHistory] = None
-
-        if getattr(opt, "use_wandb", False):
-            _warn_wandb_once()
 
         self.display: Optional[VisdomDisplay] = None
         if self.display_id > 0:  # display_id <= 0: nothing may open a connection anywhere
