@@ -154,7 +154,11 @@ class BaseOptions:
         """Derived settings, computed once before the namespace is frozen."""
         opt.isTrain = self.is_train
         if opt.suffix:
-            opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+            try:
+                opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+            except (KeyError, IndexError, ValueError, AttributeError) as e:
+                raise OptionError(f"--suffix {opt.suffix!r}: cannot fill it in ({e.__class__.__name__}: {e}); use "
+                                  f"option names in braces, e.g. {{model}}_{{netG}}") from None
         opt.gpu_ids = tuple(parse_gpu_ids(opt.gpu_ids))
 
     def validate(self, opt: Options) -> None:
@@ -177,7 +181,10 @@ class BaseOptions:
 
     def save(self, opt: Options) -> List[str]:
         """Write `<phase>_opt.txt` and `.json` beside the checkpoints (after the data has been checked)."""
-        return save_options(opt, self.parser)
+        parser = getattr(self, "parser", None)
+        if parser is None:  # saving options parsed by another instance: rebuild the same parser for defaults
+            parser = self.gather_options(["--model", opt.model, "--dataset_mode", opt.dataset_mode])[0]
+        return save_options(opt, parser)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -220,14 +227,17 @@ def _require(condition: bool, message: str) -> None:
         raise OptionError(message)
 
 
+def _require_plain_name(flag: str, value: str) -> None:
+    """Options that become folder or file names must not leave the folder they are joined to."""
+    _require(bool(value) and value not in (".", "..") and not any(c in value for c in ("/", "\\", "\0")),
+             f"--{flag} {value!r}: must be a plain name, not '.' or '..', without '/' or '\\' (it names a file or folder "
+             f"inside --checkpoints_dir or --results_dir)")
+
+
 def validate_common(opt: Options) -> None:
     """Checks that hold for every model and phase."""
-    name = opt.name
-    _require(bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name and "\0" not in name,
-             f"--name {name!r}: must be a plain folder name (no '/', '\\' or '..'), it is created inside "
-             f"--checkpoints_dir")
-    _require(opt.epoch and "/" not in opt.epoch and "\\" not in opt.epoch and ".." not in opt.epoch,
-             f"--epoch {opt.epoch!r}: expected an epoch number or a label such as latest")
+    for flag in ("name", "epoch", "phase"):
+        _require_plain_name(flag, getattr(opt, flag))
     _require(opt.dataroot is not None, "--dataroot is required: the folder that holds your images")
     _require(os.path.isdir(opt.dataroot), f"--dataroot {opt.dataroot}: no such folder")
     for flag in ("batch_size", "load_size", "crop_size", "ngf", "ndf", "n_layers_D", "display_winsize"):

@@ -55,7 +55,7 @@ class TrainOptions(BaseOptions):
     def validate(self, opt: Options) -> None:
         super().validate(opt)
         for flag in ("display_freq", "print_freq", "update_html_freq", "save_latest_freq", "save_epoch_freq",
-                     "epoch_count", "lr_decay_iters", "display_ncols"):
+                     "epoch_count", "lr_decay_iters"):
             _require(getattr(opt, flag) >= 1, f"--{flag} must be >= 1, got {getattr(opt, flag)}")
         for flag in ("n_epochs", "n_epochs_decay", "pool_size"):
             _require(getattr(opt, flag) >= 0, f"--{flag} must be >= 0, got {getattr(opt, flag)}")

@@ -1,11 +1,13 @@
 """Make the embedded demo dataset: procedural label maps (A) and the "photos" they describe (B).
 
-Each sample is a 256x256 pair saved side by side (A | B, 512x256), the pix2pix `aligned` layout, under
-`<out>/train/` and `<out>/test/`. A is a flat-coloured layout of rectangles and discs (like the facades
+`--layout aligned` (default) saves each 256x256 pair side by side (A | B, 512x256), the pix2pix layout,
+under `<out>/train/` and `<out>/test/`. `--layout unaligned` saves label maps and photos of *different*
+scenes into `<out>/trainA`, `trainB`, `testA`, `testB`, the CycleGAN layout. A is a flat-coloured layout of rectangles and discs (like the facades
 labels); B paints each shape with a lit gradient, a texture and a soft shadow, so the mapping A -> B is
 learnable but not trivial. Deterministic for a given --seed; needs only numpy and Pillow.
 
     python scripts/make_demo_data.py --out datasets/demo_shapes
+    python scripts/make_demo_data.py --out datasets/demo_shapes_unpaired --layout unaligned
 """
 from __future__ import annotations
 
@@ -70,19 +72,28 @@ def main() -> None:
     parser.add_argument("--n_train", type=int, default=24)
     parser.add_argument("--n_test", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layout", choices=("aligned", "unaligned"), default="aligned",
+                        help="aligned: A|B side by side (pix2pix); unaligned: trainA/trainB folders (CycleGAN)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     for phase, count in (("train", args.n_train), ("test", args.n_test)):
-        folder = os.path.join(args.out, phase)
-        os.makedirs(folder, exist_ok=True)
         for i in range(count):
             label, photo = make_pair(rng)
-            pair = Image.new("RGB", (2 * SIZE, SIZE))
-            pair.paste(label, (0, 0))
-            pair.paste(photo, (SIZE, 0))
-            pair.save(os.path.join(folder, f"{i + 1:03d}.png"))
-    print(f"demo data: {args.n_train} train and {args.n_test} test pairs in {args.out}")
+            name = f"{i + 1:03d}.png"
+            if args.layout == "aligned":
+                pair = Image.new("RGB", (2 * SIZE, SIZE))
+                pair.paste(label, (0, 0))
+                pair.paste(photo, (SIZE, 0))
+                _save(pair, args.out, phase, name)
+            else:
+                _save(label, args.out, phase + "A", name)
+                _save(make_pair(rng)[1], args.out, phase + "B", name)  # a photo of another scene: unpaired
+    print(f"demo data ({args.layout}): {args.n_train} train and {args.n_test} test samples in {args.out}")
 
+
+def _save(img: Image.Image, root: str, folder: str, name: str) -> None:
+    os.makedirs(os.path.join(root, folder), exist_ok=True)
+    img.save(os.path.join(root, folder, name))
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -46,8 +47,8 @@ def user_error_message(error: BaseException) -> str:
     traceback in their message; the original message is its last line."""
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
     last = lines[-1] if lines else error.__class__.__name__
-    prefix = f"{error.__class__.__name__}: "
-    return last[len(prefix):] if last.startswith(prefix) else last
+    # The worker's line reads "util.errors.DataError: <message>" (or without the module path).
+    return re.sub(rf"^(?:[\w.]+\.)?{error.__class__.__name__}: ", "", last)
 
 
 def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
