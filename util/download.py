@@ -468,10 +468,13 @@ def extract_archive(archive: PathLike, dest_dir: PathLike, *, overwrite: bool = 
                 fmt.extract(handle, [m for _, m in members], staging)
             except _ARCHIVE_ERRORS as e:  # tarfile.FilterError is a TarError
                 raise DataError(f"cannot extract {archive}: {_one_line(e)}") from None
-            for name, target in zip(tops, targets):
-                if os.path.lexists(target):  # overwrite: keep the old entry until the new one is in place
-                    os.replace(target, os.path.join(staging, ".old-" + name))
-                os.replace(os.path.join(staging, name), target)
+            try:
+                for name, target in zip(tops, targets):
+                    if os.path.lexists(target):  # overwrite: keep the old entry until the new one is in place
+                        os.replace(target, os.path.join(staging, ".old-" + name))
+                    os.replace(os.path.join(staging, name), target)
+            except OSError as e:
+                raise DataError(f"cannot move the contents of {archive} into {dest_dir}: {_reason(e)}") from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return targets
