@@ -212,7 +212,11 @@ def load_into(net: nn.Module, state: Dict[str, torch.Tensor], path: str = "<stat
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:
+        # torch's message is a header line ("Error(s) in loading state_dict for X:") then one line per problem.
+        details = "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+        if len(details) > 300:
+            details = details[:300] + "..."
         raise CheckpointError(
-            f"{path} does not fit the network built from the options ({str(e).splitlines()[0]}); "
+            f"{path} does not fit the network built from the options ({details or str(e)}); "
             f"check --netG/--netD, --norm, --ngf/--ndf, --input_nc/--output_nc and --no_dropout"
         ) from e
