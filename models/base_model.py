@@ -27,7 +27,7 @@ MODELS: Registry[type] = Registry("model (--model)")
 
 
 class BaseModel(ABC):
-    """Subclasses implement `set_input`, `forward`, `optimize_parameters`, and may override
+    """Subclasses implement `forward` and `optimize_parameters`, and may override `set_input` (batch layout),
     `modify_commandline_options` (new flags, other defaults) and `validate_options`."""
 
     def __init__(self, opt: Any):
@@ -58,9 +58,15 @@ class BaseModel(ABC):
         """Raise `OptionError` for option values this model cannot run with."""
 
     # ------------------------------------------------------------------ the contract
-    @abstractmethod
     def set_input(self, input: Dict[str, Any]) -> None:
-        """Unpack a batch from the data loader onto the device."""
+        """Unpack a batch from the data loader onto the device.
+
+        This default serves the two-domain models (pix2pix, cycle_gan): the datasets already honour
+        --direction, so 'A' is always the network input and 'B' the target (or other) domain.
+        """
+        self.real_A = input["A"].to(self.device, non_blocking=True)  # (N, input_nc, H, W)
+        self.real_B = input["B"].to(self.device, non_blocking=True)  # (N, output_nc, H, W)
+        self.image_paths = input["A_paths"]
 
     @abstractmethod
     def forward(self) -> None:

@@ -7,7 +7,7 @@ G's loss: GAN terms + lambda_A |G_B(G_A(A)) - A| + lambda_B |G_A(G_B(B)) - B|
 from __future__ import annotations
 
 import itertools
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -62,12 +62,6 @@ class CycleGANModel(BaseModel):
             self.optimizer_G = self.make_adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()))
             self.optimizer_D = self.make_adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()))
             self.optimizers = [self.optimizer_G, self.optimizer_D]
-
-    def set_input(self, input: Dict[str, Any]) -> None:
-        # The datasets already honour --direction: 'A' is always the network input.
-        self.real_A = input["A"].to(self.device, non_blocking=True)  # (N, input_nc, H, W)
-        self.real_B = input["B"].to(self.device, non_blocking=True)  # (N, output_nc, H, W)
-        self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
         self.fake_B = self.netG_A(self.real_A)

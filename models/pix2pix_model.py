@@ -4,7 +4,7 @@ G maps A to B; D judges (A, B) pairs patch by patch; G's loss adds lambda_L1 * |
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 import torch
 
@@ -39,12 +39,6 @@ class Pix2PixModel(BaseModel):
             self.optimizer_G = self.make_adam(self.netG.parameters())
             self.optimizer_D = self.make_adam(self.netD.parameters())
             self.optimizers = [self.optimizer_G, self.optimizer_D]
-
-    def set_input(self, input: Dict[str, Any]) -> None:
-        # The datasets already honour --direction: 'A' is always the network input.
-        self.real_A = input["A"].to(self.device, non_blocking=True)  # (N, input_nc, H, W)
-        self.real_B = input["B"].to(self.device, non_blocking=True)  # (N, output_nc, H, W)
-        self.image_paths = input["A_paths"]
 
     def forward(self) -> None:
         self.fake_B = self.netG(self.real_A)

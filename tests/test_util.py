@@ -343,22 +343,13 @@ def test_visualizer_no_html_and_test_mode(tmp_path):
     assert not (tmp_path / "checkpoints" / "testexp").exists()
 
 
-def test_display_id_0_never_opens_a_connection(tmp_path, monkeypatch):
-    calls = []
-
-    def forbidden(self, *args, **kwargs):
-        calls.append(args)
-        raise AssertionError("display_id 0 must not connect anywhere")
-
-    monkeypatch.setattr(socket.socket, "connect", forbidden)
-    monkeypatch.setattr(socket.socket, "connect_ex", forbidden)
-    monkeypatch.setattr(socket, "create_connection", forbidden)
+def test_display_id_0_never_opens_a_connection(tmp_path, forbid_network):
     vis = Visualizer(make_opt(tmp_path, display_id=0))
     vis.plot_current_losses(1, 0.1, {"G": 1.0})
     vis.display_current_results(_visuals(0.5), 1, save_result=True)
     vis.print_current_losses(1, 1, {"G": 1.0}, 0.0, 0.0)
     assert vis.display is None
-    assert calls == []
+    assert forbid_network == []
 
 
 def test_unreachable_visdom_warns_once_and_training_continues(tmp_path, caplog, capsys):
