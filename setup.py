@@ -11,7 +11,7 @@ setup(
     description="SRGAN, pix2pix and CycleGAN in one PyTorch toolkit, compatible with pytorch-CycleGAN-and-pix2pix",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     packages=["models", "data", "options", "util"],
     py_modules=["train", "test"],
     install_requires=[

@@ -66,7 +66,7 @@ class BaseDataset(data.Dataset, abc.ABC):
         try:
             return transform(img)
         except DataError as exc:
-            raise DataError(f"{path}: {exc}") from exc
+            raise DataError(f"{path}: {exc}", path=path) from exc
 
 
 def size_divisor(opt: Any) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
-from util.errors import CheckpointError
+from util.errors import CheckpointError, StorageError
 from util.fileio import atomic_save_torch
 from util.registry import Registry
 
@@ -29,6 +29,10 @@ MODELS: Registry[type] = Registry("model (--model)")
 class BaseModel(ABC):
     """Subclasses implement `forward` and `optimize_parameters`, and may override `set_input` (batch layout),
     `modify_commandline_options` (new flags, other defaults) and `validate_options`."""
+
+    # Options that decide the networks' shapes: a resumed run must keep them (util.train_state).
+    network_options: Tuple[str, ...] = (
+        "model", "netG", "netD", "ngf", "ndf", "norm", "input_nc", "output_nc", "n_layers_D", "no_dropout")
 
     def __init__(self, opt: Any):
         self.opt = opt
@@ -126,6 +130,41 @@ class BaseModel(ABC):
     def get_current_losses(self) -> "OrderedDict[str, float]":
         return OrderedDict((name, float(getattr(self, "loss_" + name).detach())) for name in self.loss_names)
 
+    # ------------------------------------------------------------------ training state
+    def extra_state(self) -> Dict[str, Any]:
+        """Model-specific state a resumed run needs beyond networks and optimisers (e.g. image pools)."""
+        return {}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""
+
+    def training_state(self) -> Dict[str, Any]:
+        """Networks, optimisers, schedulers and extras, as tensors and plain values (see util.train_state)."""
+        return {
+            "networks": {name: cpu_state_dict(net) for name, net in self.named_networks()},
+            "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
+            "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
+            "extra": self.extra_state(),
+        }
+
+    def load_training_state(self, state: Dict[str, Any]) -> None:
+        for name, net in self.named_networks():
+            load_into(networks.unwrap(net), state["networks"][name], f"training state (network {name})")
+        for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
+            optimizer.load_state_dict(optimizer_state)
+        for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(scheduler_state)
+        self.load_extra_state(state["extra"])
+
+    def nonfinite_losses(self) -> List[str]:
+        """Names of the current losses that are NaN or infinite (one device sync for all of them)."""
+        if not self.loss_names:
+            return []
+        values = torch.stack([torch.as_tensor(getattr(self, "loss_" + name), device=self.device).detach().float()
+                              .reshape(()) for name in self.loss_names])
+        finite = torch.isfinite(values).tolist()
+        return [name for name, ok in zip(self.loss_names, finite) if not ok]
+
     # ------------------------------------------------------------------ checkpoints
     def network_path(self, epoch: Union[int, str], name: str) -> str:
         return os.path.join(self.save_dir, f"{epoch}_net_{name}.pth")
@@ -135,12 +174,12 @@ class BaseModel(ABC):
         os.makedirs(self.save_dir, exist_ok=True)
         paths = []
         for name, net in self.named_networks():
-            state = networks.unwrap(net).state_dict()
-            cpu_state: "OrderedDict[str, torch.Tensor]" = OrderedDict(
-                (k, v.detach().to("cpu", copy=True)) for k, v in state.items())
-            cpu_state._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
             path = self.network_path(epoch, name)
-            atomic_save_torch(cpu_state, path)
+            try:
+                atomic_save_torch(cpu_state_dict(net), path)
+            except OSError as e:
+                raise StorageError(f"{e}; free some space or choose another --checkpoints_dir "
+                                   f"(the previous checkpoint files are intact)") from e
             paths.append(path)
         return paths
 
@@ -188,6 +227,15 @@ class BaseModel(ABC):
         """Adam with the reference's (lr, beta1, 0.999); the fused kernel on CUDA, where it is faster."""
         fused = self.device.type == "cuda"
         return torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), fused=fused or None)
+
+
+def cpu_state_dict(net: nn.Module) -> "OrderedDict[str, torch.Tensor]":
+    """The bare network's state_dict copied to CPU (keys without a DataParallel `module.` prefix)."""
+    state = networks.unwrap(net).state_dict()
+    cpu_state: "OrderedDict[str, torch.Tensor]" = OrderedDict(
+        (k, v.detach().to("cpu", copy=True)) for k, v in state.items())
+    cpu_state._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+    return cpu_state
 
 
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ G's loss: GAN terms + lambda_A |G_B(G_A(A)) - A| + lambda_B |G_A(G_B(B)) - B|
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Dict
 
 import torch
 
@@ -62,6 +62,13 @@ class CycleGANModel(BaseModel):
             self.optimizer_G = self.make_adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()))
             self.optimizer_D = self.make_adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()))
             self.optimizers = [self.optimizer_G, self.optimizer_D]
+
+    def extra_state(self) -> Dict[str, Any]:
+        return {"fake_A_pool": self.fake_A_pool.state_dict(), "fake_B_pool": self.fake_B_pool.state_dict()}
+
+    def load_extra_state(self, state: Dict[str, Any]) -> None:
+        self.fake_A_pool.load_state_dict(state["fake_A_pool"], self.device)
+        self.fake_B_pool.load_state_dict(state["fake_B_pool"], self.device)
 
     def forward(self) -> None:
         self.fake_B = self.netG_A(self.real_A)

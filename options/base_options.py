@@ -119,6 +119,8 @@ class BaseOptions:
         g.add_argument("--preprocess", type=str, default="resize_and_crop", choices=PREPROCESS_MODES,
                        help="scaling and cropping of images at load time")
         g.add_argument("--no_flip", action="store_true", help="do not flip the images for data augmentation")
+        g.add_argument("--skip_bad_images", action="store_true",
+                       help="log and skip images that cannot be read instead of stopping (they are counted)")
         g.add_argument("--display_winsize", type=int, default=256, help="display window size for visdom and HTML")
         g = parser.add_argument_group("additional")
         g.add_argument("--epoch", type=str, default="latest",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create ./.venv and install the toolkit with its test dependencies. Safe to run again: it reinstalls only
-# when setup.py or constraints.txt changed. Needs python3 (>= 3.9) with venv, and access to a package index.
+# when setup.py or constraints.txt changed. Needs python3 (>= 3.10) with venv, and access to a package index.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}

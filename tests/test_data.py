@@ -407,26 +407,44 @@ def test_loader_stops_at_max_dataset_size(tmp_path: Path) -> None:
 
 
 class _RandomDraws(BaseDataset):
-    """Returns the first python-random and numpy draws of whichever worker loads the item."""
+    """Returns the python, numpy and torch draws made while loading the item."""
 
     def __len__(self) -> int:
-        return 4
+        return 6
 
     def __getitem__(self, index: int) -> Any:
-        return torch.tensor([random.random(), float(np.random.rand())], dtype=torch.float64)
+        draws = [random.random(), float(np.random.rand()), torch.rand(()).item()]
+        return {"A": torch.tensor(draws, dtype=torch.float64), "A_paths": str(index)}
 
 
-def test_workers_get_distinct_reproducible_random_streams(tmp_path: Path) -> None:
-    opt = make_opt(tmp_path, num_threads=2, seed=123, batch_size=1)
+def _draws(opt: Any, epoch: int = 0, start: int = 0) -> list:
+    loader = DatasetLoader(opt, _RandomDraws(opt))
+    loader.set_epoch(epoch, start)
+    return [(b["A_paths"][0], tuple(b["A"][0].tolist())) for b in loader]
 
-    def draws() -> list:
-        return [tuple(b[0].tolist()) for b in DatasetLoader(opt, _RandomDraws(opt))]
 
-    first = draws()
-    assert first == draws()  # same seed, same augmentation
-    assert first[0] != first[1]  # items 0 and 1 come from different workers: their streams must differ
-    other_opt = make_opt(tmp_path, num_threads=2, seed=7)
-    assert first != [tuple(b[0].tolist()) for b in DatasetLoader(other_opt, _RandomDraws(other_opt))]
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sample_stream_depends_on_seed_and_epoch_not_on_workers(tmp_path: Path, workers: int) -> None:
+    opt = make_opt(tmp_path, num_threads=workers, seed=123, batch_size=1, serial_batches=False)
+    first = _draws(opt)
+    assert first == _draws(make_opt(tmp_path, num_threads=0, seed=123, batch_size=1, serial_batches=False))
+    assert len({d for _, d in first}) == len(first)  # every sample has its own random stream
+    assert first != _draws(opt, epoch=1)  # another epoch: another order and other augmentations
+    assert first != _draws(make_opt(tmp_path, num_threads=workers, seed=7, batch_size=1, serial_batches=False))
+
+
+def test_resuming_mid_epoch_continues_the_same_stream(tmp_path: Path) -> None:
+    opt = make_opt(tmp_path, num_threads=0, seed=5, batch_size=1, serial_batches=False)
+    assert _draws(opt, epoch=3, start=4) == _draws(opt, epoch=3)[4:]
+
+
+def test_loading_in_the_main_process_leaves_the_global_random_state_alone(tmp_path: Path) -> None:
+    opt = make_opt(tmp_path, num_threads=0, seed=5, batch_size=2)
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    _draws(opt)
+    after = (random.random(), float(np.random.rand()), torch.rand(()).item())
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    assert after == (random.random(), float(np.random.rand()), torch.rand(()).item())
 
 
 def test_seeded_unaligned_loader_is_reproducible(unpaired_root: Path) -> None:

@@ -1,7 +1,7 @@
 """What the command-line entry points share: logging set-up, seeding, and turning user errors into one line.
 
-A `ToolkitError` (bad option, unusable data, unloadable checkpoint) ends the program with its message on
-stderr and exit code 2; anything else is a bug and keeps its traceback.
+A `ToolkitError` (bad option, unusable data, unloadable checkpoint, full disk, diverged training) ends the
+program with its message on stderr and its `exit_code`; anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
         return main(argv)
     except ToolkitError as e:
         print(f"error: {user_error_message(e)}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

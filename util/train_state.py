@@ -1,0 +1,92 @@
+"""The training-state file: everything needed to continue a run exactly where it stopped.
+
+`<checkpoints_dir>/<name>/latest_train_state.pth` holds, in one atomically written file: the networks, the
+optimisers, the schedulers, model extras (e.g. CycleGAN's image pools), the epoch and the position in it, the
+data stream's seed, the random states of python, numpy and torch (CPU and CUDA), and the options. One file
+means a kill at any instant leaves either the previous state or the new one, never a mix. Every value is a
+tensor or a plain Python value, so the file loads with `torch.load(..., weights_only=True)`.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Dict, Iterable, Mapping
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError, OptionError, StorageError
+from .fileio import atomic_save_torch
+
+STATE_FILE = "latest_train_state.pth"
+FORMAT_VERSION = 1
+
+
+def state_path(save_dir: str) -> str:
+    return os.path.join(save_dir, STATE_FILE)
+
+
+def capture_rng() -> Dict[str, Any]:
+    """Random states as tensors and plain values (numpy's key array becomes a tensor for weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(save_dir: str, state: Dict[str, Any]) -> str:
+    """Write the state file atomically; a full disk or a read-only folder is a StorageError."""
+    path = state_path(save_dir)
+    try:
+        atomic_save_torch({"format_version": FORMAT_VERSION, **state}, path)
+    except OSError as e:
+        raise StorageError(f"{e}; free some space or choose another --checkpoints_dir "
+                           f"(the previous checkpoint files are intact)") from e
+    return path
+
+
+def load(save_dir: str) -> Dict[str, Any]:
+    """Read the state file (tensors and plain values only: a crafted file cannot run code)."""
+    path = state_path(save_dir)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling fails in many ways; all mean the file is not ours or is damaged
+        raise CheckpointError(f"cannot load {path}: {e.__class__.__name__}: {str(e).splitlines()[0]}") from e
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is not a training state of this toolkit (format {FORMAT_VERSION})")
+    return state
+
+
+def check_compatible(saved: Mapping[str, Any], opt: Any, keys: Iterable[str]) -> None:
+    """Refuse to resume with options that would build different networks than the saved ones."""
+    for key in keys:
+        if key in saved and getattr(opt, key, None) != saved[key]:
+            raise OptionError(
+                f"--continue_train: --{key} {getattr(opt, key, None)} differs from the run being resumed "
+                f"({saved[key]}), which would change the networks; use --{key} {saved[key]} or a new --name")
+
+
+def check_writable(folder: str) -> None:
+    """Fail early, before any work, if `folder` cannot be created or written (it is not created here)."""
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
+        what = "is not a folder" if not os.path.isdir(probe) else "is not writable"
+        raise StorageError(f"cannot write checkpoints to {folder}: {probe} {what}; choose another --checkpoints_dir")
