@@ -7,12 +7,10 @@ The decompression bomb is a small PNG whose header claims 20000 x 20000 pixels, 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import math
 import re
 import struct
-import sys
 import types
 import warnings
 import zlib
@@ -23,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data import DatasetLoader, create_dataset
+from data import create_dataset
 from data.image_folder import load_image
 from util.errors import DataError
 
@@ -435,17 +433,6 @@ def test_first_bad_file_stops_iteration_without_skip(folder: Dict[str, List[str]
     assert folder["bad"][0] in str(info.value)
 
 
-def _loader_supports_skipping() -> bool:
-    module = sys.modules[DatasetLoader.__module__]
-    return "skip_bad_images" in inspect.getsource(module) and "skipped" in inspect.getsource(DatasetLoader)
-
-
-awaiting_skip_api = pytest.mark.xfail(
-    not _loader_supports_skipping(), strict=False, reason="awaiting skip_bad_images in data/__init__.py"
-)
-
-
-@awaiting_skip_api
 @pytest.mark.parametrize("batch_size", [1, 3])
 def test_skip_bad_images_skips_and_counts(
     folder: Dict[str, List[str]], tmp_path: Path, caplog: pytest.LogCaptureFixture, batch_size: int
@@ -465,7 +452,6 @@ def test_skip_bad_images_skips_and_counts(
         assert sum(path in message for message in warned) == 1, (path, warned)
 
 
-@awaiting_skip_api
 def test_skip_bad_images_with_a_bad_first_file(corpus: Dict[str, Case], tmp_path: Path) -> None:
     """Sample 0 being bad must not stop create_dataset under --skip_bad_images."""
     root = tmp_path / "bad_first"
