@@ -16,10 +16,10 @@ import os
 import shlex
 import sys
 import time
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 from data import create_dataset
-from models import MODELS, BaseModel, create_model
+from models import MODELS, create_model
 from options.train_options import TrainOptions
 from util import train_state
 from util.cli import run_cli, seed_everything
@@ -34,24 +34,6 @@ def crossed(before: int, after: int, freq: int) -> bool:
     """True when a multiple of `freq` lies in (before, after]: frequencies count images, and a batch
     can step over the exact multiple the reference's `total_iters % freq == 0` waits for."""
     return after // freq > before // freq
-
-
-class Checkpointer:
-    """Saves network files and the training state together; the state says where to resume."""
-
-    def __init__(self, model: BaseModel, dataset: Any, opt: Any) -> None:
-        self.model, self.dataset, self.opt = model, dataset, opt
-
-    def save(self, labels: Sequence[Any], epoch: int, position: int, total_iters: int) -> None:
-        for label in labels:
-            self.model.save_networks(label)
-        train_state.save(self.model.save_dir, {
-            **self.model.training_state(),
-            "epoch": epoch, "position": position, "total_iters": total_iters,
-            "data_seed": self.dataset.base_seed,
-            "rng": train_state.capture_rng(),
-            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.opt.to_dict().items()},
-        })
 
 
 def resume_command(argv: Optional[Sequence[str]]) -> str:
@@ -79,10 +61,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     model.setup(opt)
     epoch, position, total_iters = opt.epoch_count, 0, 0
     if state is not None:
-        model.load_training_state(state)
-        dataset.set_base_seed(state["data_seed"])
-        train_state.restore_rng(state["rng"])
-        epoch, position, total_iters = state["epoch"], state["position"], state["total_iters"]
+        epoch, position, total_iters = train_state.restore(model, dataset, state)
         logger.info("resuming at epoch %d, sample %d of %d (from %s)", epoch, position, dataset_size,
                     train_state.state_path(save_dir))
     elif opt.continue_train:
@@ -91,7 +70,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                        opt.epoch_count)
     options.save(opt)
     visualizer = Visualizer(opt)
-    checkpoint = Checkpointer(model, dataset, opt)
+    checkpoint = train_state.Checkpointer(model, dataset, opt)
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     with GracefulStop() as stop:
         for epoch in range(epoch, last_epoch + 1):

@@ -225,7 +225,7 @@ def test_atomic_write_oserror_names_the_target(tmp_path):
 
 def test_atomic_save_torch_and_pil(tmp_path):
     fileio.atomic_save_torch({"w": torch.arange(3)}, str(tmp_path / "net.pth"))
-    loaded = torch.load(str(tmp_path / "net.pth"))
+    loaded = torch.load(str(tmp_path / "net.pth"), weights_only=True)
     assert torch.equal(loaded["w"], torch.arange(3))
 
     img = Image.new("RGB", (3, 2), (10, 20, 30))

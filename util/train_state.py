@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Dict, Iterable, Mapping
+from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -90,3 +90,33 @@ def check_writable(folder: str) -> None:
     if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
         what = "is not a folder" if not os.path.isdir(probe) else "is not writable"
         raise StorageError(f"cannot write checkpoints to {folder}: {probe} {what}; choose another --checkpoints_dir")
+
+
+class Checkpointer:
+    """Saves a model's network files and the training state together; the state says where to resume."""
+
+    def __init__(self, model: Any, loader: Any, opt: Any) -> None:
+        self.model, self.loader, self.opt = model, loader, opt
+
+    def save(self, labels: Sequence[Any], epoch: int, position: int, total_iters: int) -> None:
+        """Network files for each label (e.g. 'latest', 5), then the state: resume at (`epoch`, `position`)."""
+        for label in labels:
+            self.model.save_networks(label)
+        save(self.model.save_dir, {
+            **self.model.training_state(),
+            "epoch": epoch, "position": position, "total_iters": total_iters,
+            "data_seed": self.loader.base_seed,
+            "rng": capture_rng(),
+            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.opt.to_dict().items()},
+        })
+
+
+def restore(model: Any, loader: Any, state: Mapping[str, Any]) -> Tuple[int, int, int]:
+    """Put a freshly built model and loader back where `state` was saved; return (epoch, position, total_iters).
+
+    The random states are restored last, after everything that consumed randomness while being built.
+    """
+    model.load_training_state(state)
+    loader.set_base_seed(state["data_seed"])
+    restore_rng(state["rng"])
+    return state["epoch"], state["position"], state["total_iters"]
