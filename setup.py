@@ -26,6 +26,7 @@ setup(
         "tqdm>=4.60,<5",
     ],
     extras_require={
-        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1"],
+        "tensorboard": ["tensorboard>=2.12,<3"],
+        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3"],
     },
 )

@@ -95,12 +95,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 if crossed(before, total_iters, opt.display_freq):
                     model.compute_visuals()
                     save_result = crossed(before, total_iters, opt.update_html_freq)
-                    visualizer.display_current_results(model.get_current_visuals(), epoch, save_result)
+                    visualizer.display_current_results(model.get_current_visuals(), epoch, save_result, total_iters)
                 if crossed(before, total_iters, opt.print_freq):
                     losses = model.get_current_losses()
                     t_comp = (time.time() - iter_start) / batch_size
                     visualizer.print_current_losses(epoch, dataset.position, losses, t_comp, t_data)
-                    visualizer.plot_current_losses(epoch, dataset.position / max(dataset_size, 1), losses)
+                    visualizer.plot_current_losses(epoch, dataset.position / max(dataset_size, 1), losses,
+                                                   total_iters)
                 if crossed(before, total_iters, opt.save_latest_freq):
                     logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
                     label = f"iter_{total_iters}" if opt.save_by_iter else "latest"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from models import networks
 from util.errors import OptionError
@@ -28,6 +29,9 @@ class TrainOptions(BaseOptions):
         g.add_argument("--print_freq", type=int, default=100, help="frequency of showing training results on console")
         g.add_argument("--no_html", action="store_true",
                        help="do not save intermediate training results to [checkpoints_dir]/[name]/web/")
+        g.add_argument("--use_tensorboard", action="store_true",
+                       help="also log losses and images for TensorBoard in [checkpoints_dir]/[name]/tensorboard/ "
+                            "(needs the tensorboard package)")
         g = parser.add_argument_group("network saving and loading")
         g.add_argument("--save_latest_freq", type=int, default=5000, help="frequency of saving the latest results")
         g.add_argument("--save_epoch_freq", type=int, default=5,
@@ -62,5 +66,8 @@ class TrainOptions(BaseOptions):
         _require(opt.n_epochs + opt.n_epochs_decay >= 1, "--n_epochs + --n_epochs_decay must be >= 1")
         _require(opt.lr > 0, f"--lr must be > 0, got {opt.lr}")
         _require(0 <= opt.beta1 < 1, f"--beta1 must be in [0, 1), got {opt.beta1}")
+        _require(not opt.use_tensorboard or importlib.util.find_spec("tensorboard") is not None,
+                 "--use_tensorboard needs the tensorboard package: pip install tensorboard "
+                 "(or pip install -e .[tensorboard])")
         if not 1 <= opt.display_port <= 65535:
             raise OptionError(f"--display_port must be in 1..65535, got {opt.display_port}")

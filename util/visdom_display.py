@@ -199,20 +199,23 @@ class VisdomDisplay:
         logger.debug("visdom grid of %d images, %d per row", len(images), ncols)
         self._send("images", lambda vis: vis.image(grid, win=self.win_id + 1, opts=opts))
 
+    def plot_metrics(self, history: "LossHistory") -> None:
+        """Validation metrics (e.g. PSNR, SSIM) per epoch in their own line window (`win_id + 2`)."""
+        self._plot(history, self.win_id + 2, "validation", "metric")
+
     def plot_losses(self, history: "LossHistory") -> None:
         """Draw every loss against fractional epochs in one line window, one curve per loss name."""
+        self._plot(history, self.win_id, "loss over time", "loss")
+
+    def _plot(self, history: "LossHistory", win: int, title: str, ylabel: str) -> None:
         if not self.enabled or not history.x:
             return
         n = len(history.legend)
         x = np.stack([np.asarray(history.x, dtype=np.float64)] * n, 1)  # (T, n)
         y = np.asarray(history.y, dtype=np.float64)  # (T, n)
-        opts = {
-            "title": f"{self.title} loss over time".strip(),
-            "legend": list(history.legend),
-            "xlabel": "epoch",
-            "ylabel": "loss",
-        }
-        self._send("loss plot", lambda vis: vis.line(X=x, Y=y, win=self.win_id, opts=opts))
+        opts = {"title": f"{self.title} {title}".strip(), "legend": list(history.legend), "xlabel": "epoch",
+                "ylabel": ylabel}
+        self._send(f"{ylabel} plot", lambda vis: vis.line(X=x, Y=y, win=win, opts=opts))
 
 
 def _effective_ncols(ncols: int, n: int) -> int:

@@ -16,6 +16,7 @@ import torch
 
 from . import html
 from .util import mkdirs, save_image, tensor2im
+from .tensorboard_display import TensorBoardDisplay
 from .visdom_display import VisdomDisplay
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Visualizer:
         # Reference semantics: the first display call of an epoch always saves; `reset()` re-arms it.
         self.saved = False
         self.history: Optional[LossHistory] = None
+        self.metric_history: Optional[LossHistory] = None
 
         self.display: Optional[VisdomDisplay] = None
         if self.display_id > 0:  # display_id <= 0: nothing may open a connection anywhere
@@ -60,6 +62,9 @@ class Visualizer:
             )
 
         expr_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        self.tensorboard: Optional[TensorBoardDisplay] = None
+        if getattr(opt, "use_tensorboard", False):
+            self.tensorboard = TensorBoardDisplay(os.path.join(expr_dir, "tensorboard"), int(opt.display_ncols))
         self.web_dir = os.path.join(expr_dir, "web")
         self.img_dir = os.path.join(self.web_dir, "images")
         if self.use_html:
@@ -79,7 +84,9 @@ class Visualizer:
 
     # ------------------------------------------------------------------ images
 
-    def display_current_results(self, visuals: Mapping[str, torch.Tensor], epoch: int, save_result: bool) -> None:
+    def display_current_results(
+        self, visuals: Mapping[str, torch.Tensor], epoch: int, save_result: bool, step: Optional[int] = None
+    ) -> None:
         """Show the current visuals in visdom and, when asked, save them to the HTML page.
 
         Images are saved when `save_result` is true or when nothing was saved yet this epoch (reference
@@ -87,6 +94,8 @@ class Visualizer:
         """
         if self.display is not None:
             self.display.show_images(visuals, epoch)
+        if self.tensorboard is not None and step is not None:
+            self.tensorboard.add_visuals(visuals, step)
 
         if self.use_html and (save_result or not self.saved):
             self.saved = True
@@ -112,17 +121,27 @@ class Visualizer:
 
     # ------------------------------------------------------------------ losses
 
-    def plot_current_losses(self, epoch: int, counter_ratio: float, losses: Mapping[str, float]) -> None:
-        """Record the losses at `epoch + counter_ratio` and redraw the visdom loss plot (if on).
+    def plot_current_losses(
+        self, epoch: int, counter_ratio: float, losses: Mapping[str, float], step: Optional[int] = None
+    ) -> None:
+        """Record the losses at `epoch + counter_ratio` and redraw the visdom loss plot (if on); TensorBoard
+        gets them at `step` (training images seen).
 
         The legend is fixed by the first call, like the reference; later calls must report the same names.
         """
-        if self.history is None:
-            self.history = LossHistory(legend=list(losses.keys()))
-        self.history.x.append(epoch + counter_ratio)
-        self.history.y.append([float(losses[k]) for k in self.history.legend])
+        self.history = _record(self.history, epoch + counter_ratio, losses)
         if self.display is not None:
             self.display.plot_losses(self.history)
+        if self.tensorboard is not None and step is not None:
+            self.tensorboard.add_losses(losses, step)
+
+    def plot_current_metrics(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Validation metrics of an epoch (e.g. PSNR/SSIM) to visdom's metrics window and TensorBoard."""
+        self.metric_history = _record(self.metric_history, float(epoch), metrics)
+        if self.display is not None:
+            self.display.plot_metrics(self.metric_history)
+        if self.tensorboard is not None:
+            self.tensorboard.add_metrics(metrics, epoch)
 
     def print_current_losses(
         self, epoch: int, iters: int, losses: Mapping[str, float], t_comp: float, t_data: float
@@ -141,6 +160,14 @@ class Visualizer:
                 log_file.write(message + "\n")
                 log_file.flush()
         return message
+
+
+def _record(history: Optional[LossHistory], x: float, values: Mapping[str, float]) -> LossHistory:
+    if history is None:
+        history = LossHistory(legend=list(values.keys()))
+    history.x.append(x)
+    history.y.append([float(values[k]) for k in history.legend])
+    return history
 
 
 def _image_name(epoch: int, label: str) -> str:
