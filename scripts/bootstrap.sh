@@ -15,3 +15,8 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# visdom's dashboard fetches its JavaScript from CDNs on first start and stays blank offline: fill its static
+# folder from the npm registry once (needs npm; without it the dashboard still works where there is internet).
+if ! .venv/bin/python scripts/visdom_static.py --check >/dev/null 2>&1; then
+  .venv/bin/python scripts/visdom_static.py || echo "warning: visdom's offline files were not installed (see above)" >&2
+fi

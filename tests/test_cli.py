@@ -6,7 +6,6 @@ Real subprocesses check exit codes and stderr; runs that only need the files are
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,7 +15,7 @@ import sys
 from collections import OrderedDict
 from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import List, Sequence
 from urllib.parse import unquote
 
@@ -47,14 +46,6 @@ def require(path: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"shared test images {path} are absent (expected at ../shared/data from the project root)")
     return path
-
-
-def load_script(name: str) -> ModuleType:
-    """Import train.py / test.py by path (`import test` could find the standard library's `test` package)."""
-    spec = importlib.util.spec_from_file_location(f"_cli_script_{name}", ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
 
 
 def run_script(script: str, args: Sequence[object]) -> subprocess.CompletedProcess:
@@ -141,16 +132,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def train_main():
-    return load_script("train").main
-
-
-@pytest.fixture(scope="module")
-def test_main():
-    return load_script("test").main
 
 
 # ---- pix2pix on facades, through real subprocesses ----------------------------------------------------------
