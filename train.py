@@ -24,6 +24,7 @@ from options.train_options import TrainOptions
 from util import train_state
 from util.cli import run_cli, seed_everything
 from util.errors import TrainingError
+from util.fileio import remove_stale_temp_files
 from util.stop import GracefulStop
 from util.visualizer import Visualizer
 
@@ -48,6 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     opt = options.parse(argv)
     save_dir = os.path.join(opt.checkpoints_dir, opt.name)
     train_state.check_writable(save_dir)
+    remove_stale_temp_files(save_dir)
     state = None
     resumable = opt.continue_train and opt.epoch == "latest" and opt.load_iter == 0
     if resumable and os.path.isfile(train_state.state_path(save_dir)):
@@ -58,7 +60,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset_size = len(dataset)
     logger.info("The number of training images = %d", dataset_size)
     model = create_model(opt)
-    model.setup(opt)
+    model.setup(opt, load_networks=state is None)
     epoch, position, total_iters = opt.epoch_count, 0, 0
     if state is not None:
         epoch, position, total_iters = train_state.restore(model, dataset, state)

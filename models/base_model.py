@@ -81,11 +81,14 @@ class BaseModel(ABC):
         """One training step: losses, gradients, optimiser updates."""
 
     # ------------------------------------------------------------------ lifecycle
-    def setup(self, opt: Any) -> None:
-        """Create schedulers (training), load networks (testing or --continue_train), log the networks."""
+    def setup(self, opt: Any, load_networks: bool = True) -> None:
+        """Create schedulers (training), load networks (testing or --continue_train), log the networks.
+
+        `load_networks=False` when a training state will provide the networks instead of the files.
+        """
         if self.isTrain:
             self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
-        if not self.isTrain or opt.continue_train:
+        if load_networks and (not self.isTrain or opt.continue_train):
             self.load_networks(f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch)
         self.print_networks(opt.verbose)
 

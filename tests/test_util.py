@@ -471,3 +471,15 @@ def test_start_command_flags_exist_in_installed_visdom():
     for flag in ("-port", "--hostname", "-bind_local"):
         assert f'"{flag}"' in source, flag
     assert visdom_display.START_COMMAND.startswith("python -m visdom.server ")
+
+
+def test_remove_stale_temp_files_removes_only_atomic_write_leftovers(tmp_path):
+    from util.fileio import remove_stale_temp_files
+
+    (tmp_path / "latest_net_G.pth").write_bytes(b"keep")
+    (tmp_path / ".latest_net_G.pth.abc123.tmp").write_bytes(b"partial")
+    (tmp_path / "notes.tmp").write_bytes(b"not ours: not hidden")
+    removed = remove_stale_temp_files(tmp_path)
+    assert removed == [str(tmp_path / ".latest_net_G.pth.abc123.tmp")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest_net_G.pth", "notes.tmp"]
+    assert remove_stale_temp_files(tmp_path / "missing") == []

@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 import tempfile
-from typing import IO, TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -118,7 +118,37 @@ def atomic_save_torch(obj: Any, path: PathLike) -> None:
     """`torch.save(obj, path)`, atomically: an interrupted save never leaves a truncated checkpoint."""
     import torch  # local import: keeps this module usable (and fast to import) without torch
 
-    atomic_write(path, lambda fh: torch.save(obj, fh))
+    def write(fh: IO[bytes]) -> None:
+        try:
+            torch.save(obj, fh)
+        except RuntimeError as e:
+            # A write refused mid-tensor (full disk, file-size limit) surfaces from torch's zip writer as a
+            # RuntimeError whose cause is the real OSError: report that one.
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from e
+            raise
+
+    atomic_write(path, write)
+
+
+def remove_stale_temp_files(folder: PathLike) -> List[str]:
+    """Delete the temporary files `atomic_write` leaves behind when a process is killed mid-write.
+
+    Call it before a run writes into `folder` (another process writing there at the same time would lose
+    its temporary file). Returns the removed paths.
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    removed = []
+    for name in os.listdir(folder):
+        if name.startswith(".") and name.endswith(".tmp"):
+            path = os.path.join(folder, name)
+            _remove_quietly(path)
+            removed.append(path)
+    if removed:
+        logger.info("removed %d temporary files left by an interrupted run in %s", len(removed), folder)
+    return removed
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
