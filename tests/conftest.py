@@ -1,33 +1,26 @@
 """Fixtures shared by several test modules."""
 from __future__ import annotations
 
-import importlib.util
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
-from types import ModuleType
-from typing import List
+from typing import Iterator, List, Tuple
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script(name: str) -> ModuleType:
-    """Import train.py / test.py by path (`import test` could find the standard library's `test` package)."""
-    spec = importlib.util.spec_from_file_location(f"_cli_script_{name}", ROOT / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
+from helpers import ROOT, free_port, load_script, require_or_skip
 
 @pytest.fixture(scope="session")
 def train_main():
-    return load_script("train").main
+    return load_script("train.py").main
 
 
 @pytest.fixture(scope="session")
 def test_main():
-    return load_script("test").main
+    return load_script("test.py").main
 
 
 @pytest.fixture
@@ -43,3 +36,43 @@ def forbid_network(monkeypatch) -> List[tuple]:
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     return attempts
+
+
+@pytest.fixture(scope="session")
+def visdom_server(tmp_path_factory) -> Iterator[Tuple[int, Path]]:
+    """A visdom server on 127.0.0.1 with the offline static files: (port, path of its output log).
+
+    Proxies point at a closed loopback port, so any download attempt would fail instead of leaving the
+    machine; tests check the log for it.
+    """
+    check = subprocess.run([sys.executable, "scripts/visdom_static.py", "--check"], cwd=ROOT,
+                           capture_output=True, text=True)
+    require_or_skip(check.returncode == 0, "visdom's static files are not installed: run python "
+                    f"scripts/visdom_static.py ({check.stdout.strip() or check.stderr.strip()})")
+    port, folder = free_port(), tmp_path_factory.mktemp("visdom")
+    log = folder / "server.log"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update({var: "http://127.0.0.1:9" for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")})
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "visdom.server", "-port", str(port), "-bind_local",
+                                   "-env_path", str(folder / "env")], cwd=folder, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # straight to 127.0.0.1
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("visdom server did not start:\n" + log.read_text())
+                time.sleep(0.3)
+        yield port, log
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)

@@ -21,16 +21,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
+from helpers import require_or_skip
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,19 +41,13 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (required in CI: .ci/run installs it)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
-    _missing("headless Chromium is not installed (Debian: apt-get install chromium)")
+    require_or_skip(False, "headless Chromium is not installed (Debian: apt-get install chromium)")
     return ""
 
 
@@ -78,52 +71,11 @@ def screenshot(chromium: str, profile: Path, url: str, out: Path, size: str = "1
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post_json(port: int, endpoint: str, payload: Dict) -> str:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/{endpoint}", data=json.dumps(payload).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.read().decode()
-
-
-@pytest.fixture(scope="module")
-def visdom_server(tmp_path_factory) -> Iterator[int]:
-    check = subprocess.run([sys.executable, "scripts/visdom_static.py", "--check"], cwd=REPO,
-                           capture_output=True, text=True)
-    if check.returncode != 0:
-        _missing("visdom's static files are not installed: run python scripts/visdom_static.py "
-                 f"({check.stdout.strip() or check.stderr.strip()})")
-    port = free_port()
-    env_path = tmp_path_factory.mktemp("visdom_env")
-    log = open(env_path / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "visdom.server", "-port", str(port), "-bind_local",
-                               "-env_path", str(env_path)], cwd=env_path, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    assert response.status == 200
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("visdom server did not start:\n" + (env_path / "server.log").read_text())
-                time.sleep(0.5)
-        yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-    assert "Downloading" not in (env_path / "server.log").read_text()  # offline: nothing fetched from CDNs
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +95,7 @@ def _windows(port: int, env: str) -> Dict[str, Dict]:
 
 
 def test_dashboard_shows_losses_and_images(chromium, visdom_server, demo_data, tmp_path, train_main):
-    port, env = visdom_server, "pytest_dashboard"
+    (port, log), env = visdom_server, "pytest_dashboard"
     checkpoints = tmp_path / "checkpoints"
     rc = train_main(["--dataroot", str(demo_data), "--name", "dash", *TINY, "--n_epochs", "2",
                             "--n_epochs_decay", "0", "--display_id", "1", "--display_server", "http://127.0.0.1",
@@ -175,6 +127,7 @@ def test_dashboard_shows_losses_and_images(chromium, visdom_server, demo_data, t
     assert dom.count('class="scatterlayer') >= 1 and dom.count('class="trace scatter') == 4, "no plotted traces"
     assert 'src="data:image/png;base64,' in dom, "the image grid is not in the page"
     screenshot(chromium, tmp_path / "profile", f"http://127.0.0.1:{port}/env/{env}", tmp_path / "dashboard.png")
+    assert "Downloading" not in log.read_text()  # offline: the server fetched nothing from CDNs
 
 
 IMAGE_PROBE = """<!DOCTYPE html><html><body><pre id="result">pending</pre>

@@ -6,7 +6,6 @@ reach the internet from the test suite.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 import logging
 import os
@@ -18,10 +17,10 @@ import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, Iterator, List, Optional, Set, Type
 
 import pytest
+from helpers import load_script
 import torch
 from PIL import Image
 
@@ -470,21 +469,13 @@ def test_failed_model_fetch_leaves_no_empty_folder(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------- CLI
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("download_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=clean_env(), capture_output=True,
                           text=True, timeout=60)
 
 
 def test_cli_choices_come_from_the_tables() -> None:
-    parser = load_script().build_parser()
+    parser = load_script("scripts/download.py").build_parser()
     for what, table in (("dataset", download.DATASETS), ("model", download.PRETRAINED)):
         for kind in table.names():
             for name in table.get(kind).names():
@@ -504,7 +495,7 @@ def restore_logging() -> Iterator[None]:
 
 def test_cli_dataset_from_file(www: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                restore_logging: None) -> None:
-    script = load_script()
+    script = load_script("scripts/download.py")
     root = tmp_path / "data"
     argv = ["dataset", "cyclegan", "horse2zebra", "--from-file", str(www / "horse2zebra.zip"), "--root", str(root)]
     assert script.run_cli(script.main, argv) == 0

@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import sys
 import types
 from html.parser import HTMLParser
@@ -15,6 +14,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
+from helpers import free_port
 import torch
 from PIL import Image
 
@@ -45,15 +45,6 @@ def make_opt(tmp_path, **overrides):
     )
     values.update(overrides)
     return types.SimpleNamespace(**values)
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 where (very probably) nothing listens: bound by the OS, then released."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class _LinkParser(HTMLParser):

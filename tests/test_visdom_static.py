@@ -8,10 +8,8 @@ server runs bound to loopback with every proxy variable pointing at a closed loo
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
-import socket
 import subprocess
 import sys
 import tarfile
@@ -19,10 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import ModuleType
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import pytest
+from helpers import load_script
 
 from util.cli import run_cli
 
@@ -33,15 +31,7 @@ PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY
               "ALL_PROXY", "no_proxy", "NO_PROXY")
 
 
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("visdom_static_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-vs = load_script()
+vs = load_script("scripts/visdom_static.py")
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
@@ -296,12 +286,6 @@ def test_missing_npm_is_one_line_exit_2(tmp_path: Path, monkeypatch: pytest.Monk
 # ---------------------------------------------------------------------------------------------- real server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _real_static_dir() -> Path:
     try:
         static = vs.installed_static_dir()
@@ -312,29 +296,6 @@ def _real_static_dir() -> Path:
         pytest.skip(f"visdom's static folder is not filled ({'; '.join(found)}): "
                     "run `python scripts/visdom_static.py` to enable this test")
     return static
-
-
-@pytest.fixture
-def visdom_server(tmp_path: Path) -> Iterator[Tuple[int, Path]]:
-    _real_static_dir()
-    port = _free_port()
-    log = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
-    # Any download attempt would go through this closed loopback port and fail instead of leaving the machine.
-    env.update({var: "http://127.0.0.1:9" for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")})
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "visdom.server", "-port", str(port), "-bind_local",
-                                 "-env_path", str(tmp_path / "env")], stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, cwd=tmp_path)
-    try:
-        yield port, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def _get(port: int, path: str) -> Tuple[int, bytes]:

@@ -1,0 +1,41 @@
+"""Small helpers several test modules share (fixtures live in conftest.py)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """Import a script of the repository by path: `train.py`, `scripts/download.py`, ...
+
+    (`import test` could find the standard library's `test` package, and scripts/ is not a package.)
+    """
+    path = ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(f"_script_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def require_or_skip(condition: bool, reason: str) -> None:
+    """Skip with `reason` where a tool is missing (a laptop); fail under CI, where .ci/run installs it."""
+    if condition:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (required in CI: .ci/run installs it)")
+    pytest.skip(reason)
