@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from util.errors import CheckpointError, StorageError
-from util.fileio import atomic_save_torch
+from util.fileio import atomic_save_torch, load_torch_weights_only
 from util.registry import Registry
 
 from . import networks
@@ -245,10 +245,7 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     """Read a state_dict with `weights_only=True`: a checkpoint from the internet cannot run code."""
     if not os.path.isfile(path):
         raise CheckpointError(f"no checkpoint at {path}: train first, or check --name, --epoch and --checkpoints_dir")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling errors come in many types; all mean the same to the user
-        raise CheckpointError(f"cannot load {path}: {e.__class__.__name__}: {str(e).splitlines()[0]}") from e
+    state = load_torch_weights_only(path)
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a network state_dict")
     return state

@@ -7,7 +7,7 @@ architecture states its constraint once.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch.nn as nn
 
@@ -22,6 +22,3 @@ def size_divisor(netG: str) -> int:
     """Height and width of the generator's input must be multiples of this number."""
     return int(GENERATORS.meta(netG).get("size_divisor", 1))
 
-
-def generator_meta(netG: str) -> dict[str, Any]:
-    return dict(GENERATORS.meta(netG))

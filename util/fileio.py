@@ -131,6 +131,19 @@ def atomic_save_torch(obj: Any, path: PathLike) -> None:
     atomic_write(path, write)
 
 
+def load_torch_weights_only(path: PathLike) -> Any:
+    """`torch.load(path, weights_only=True)` on CPU: tensors and plain containers only, so a crafted file
+    cannot run code. Any failure is a CheckpointError naming the file."""
+    import torch
+
+    from .errors import CheckpointError
+
+    try:
+        return torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling fails in many ways; all mean the file is not ours or is damaged
+        raise CheckpointError(f"cannot load {path}: {e.__class__.__name__}: {str(e).splitlines()[0]}") from e
+
+
 def remove_stale_temp_files(folder: PathLike) -> List[str]:
     """Delete the temporary files `atomic_write` leaves behind when a process is killed mid-write.
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError, OptionError, StorageError
-from .fileio import atomic_save_torch
+from .fileio import atomic_save_torch, load_torch_weights_only
 
 STATE_FILE = "latest_train_state.pth"
 FORMAT_VERSION = 1
@@ -61,10 +61,7 @@ def save(save_dir: str, state: Dict[str, Any]) -> str:
 def load(save_dir: str) -> Dict[str, Any]:
     """Read the state file (tensors and plain values only: a crafted file cannot run code)."""
     path = state_path(save_dir)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling fails in many ways; all mean the file is not ours or is damaged
-        raise CheckpointError(f"cannot load {path}: {e.__class__.__name__}: {str(e).splitlines()[0]}") from e
+    state = load_torch_weights_only(path)
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not a training state of this toolkit (format {FORMAT_VERSION})")
     return state
