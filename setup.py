@@ -16,7 +16,7 @@ setup(
     py_modules=["train", "test"],
     install_requires=[
         "torch>=2.2,<3",
-        "torchvision>=0.17,<1",
+        "torchvision>=0.21,<1",  # 0.21: decode_png returns 16-bit samples
         "numpy>=1.23,<3",
         "pillow>=9.1,<13",
         "dominate>=2.6,<3",
