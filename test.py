@@ -19,7 +19,6 @@ from models import create_model
 from options.test_options import TestOptions
 from util.cli import run_cli, seed_everything
 from util.html import HTML
-from util.results import save_images
 
 logger = logging.getLogger("test")
 
@@ -47,9 +46,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model.set_input(data)
             model.test()
             paths = list(model.get_image_paths())[: total - done]
-            save_images(webpage, model.get_current_visuals(), paths, opt.aspect_ratio, opt.display_winsize)
+            model.save_test_results(webpage, paths, opt)
             done += len(paths)
             progress.update(len(paths))
+    report = model.finish_test(webpage)
+    if report:
+        logger.info("metrics in %s", report)
     page = webpage.save()
     logger.info("%d results in %s", done, page)
     return 0

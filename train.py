@@ -74,10 +74,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     visualizer = Visualizer(opt)
     checkpoint = train_state.Checkpointer(model, dataset, opt)
     last_epoch = opt.n_epochs + opt.n_epochs_decay
+    run_start = time.time()
     with GracefulStop() as stop:
         for epoch in range(epoch, last_epoch + 1):
             epoch_start = iter_data_time = time.time()
             dataset.set_epoch(epoch, start=position)
+            model.set_epoch(epoch)
             position = 0  # only the first, resumed epoch starts in the middle
             visualizer.reset()
             for data in dataset:
@@ -117,6 +119,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             if dataset.skipped:
                 logger.warning("epoch %d: %d bad images skipped so far", epoch, len(dataset.skipped))
+            metrics = model.validate()
+            if metrics:
+                visualizer.plot_current_metrics(epoch, metrics, elapsed=time.time() - run_start)
             model.update_learning_rate()
             if epoch % opt.save_epoch_freq == 0 or epoch == last_epoch or stop.requested:
                 logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Tuple
 
 from PIL import Image
 
+from data import sr_pairs
 from data.base_dataset import DATASETS, BaseDataset, get_params, get_transform
 from data.image_folder import load_image, make_dataset
 from util.errors import DataError
@@ -119,11 +120,18 @@ class AlignedDataset(BaseDataset):
         # Channels of the stored A and B images: in BtoA the stored A is what the network outputs.
         self.input_nc = opt.output_nc if self.btoa else opt.input_nc
         self.output_nc = opt.input_nc if self.btoa else opt.output_nc
+        self.scale = sr_pairs.sr_scale(opt)
+        if self.scale is not None and isinstance(self.pairs, _SideBySidePairs):
+            raise DataError(f"super-resolution pairs differ in size, so they cannot share one side-by-side file: "
+                            f"put LR images in {os.path.join(opt.dataroot, opt.phase + 'A')}/ and HR images with "
+                            f"the same names in {os.path.join(opt.dataroot, opt.phase + 'B')}/")
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
+        if self.scale is not None:
+            return self._sr_item(index)
         img_a, img_b, path_a, path_b = self.pairs.load(index)
         params = get_params(self.opt, img_a.size)
         a = self._apply(get_transform(self.opt, params, grayscale=self.input_nc == 1), img_a, path_a)  # (C, H, W)
@@ -136,3 +144,13 @@ class AlignedDataset(BaseDataset):
         if self.btoa:
             a, b, path_a, path_b = b, a, path_b, path_a
         return {"A": a, "B": b, "A_paths": path_a, "B_paths": path_b}
+
+    def _sr_item(self, index: int) -> Dict[str, Any]:
+        """An (LR, HR) pair: 'A' is the stored A (LR), 'B' the stored B (HR); BtoA swaps the folders."""
+        path_lr, path_hr = self.pairs.pairs[index]
+        if self.btoa:
+            path_lr, path_hr = path_hr, path_lr
+        if not self.opt.isTrain:
+            return sr_pairs.test_sample(self.opt, path_lr, hr_path=path_hr)
+        return sr_pairs.training_sample_from_pair(load_image(path_lr, "RGB"), load_image(path_hr, "RGB"), self.opt,
+                                                  path_lr, path_hr)

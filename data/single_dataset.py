@@ -1,9 +1,14 @@
-"""Single images for inference (`test.py --model test`): every image under `dataroot`, recursively."""
+"""Single images: every image under `dataroot`, recursively.
+
+For `test.py --model test` each is one input; for a super-resolution model (data/sr_pairs) each is an HR
+image to train on, or at test time an LR image to upscale (an HR image with --eval_metrics).
+"""
 from __future__ import annotations
 
 import math
 from typing import Any, Dict
 
+from data import sr_pairs
 from data.base_dataset import DATASETS, BaseDataset, get_transform
 from data.image_folder import load_image, make_dataset
 
@@ -18,10 +23,17 @@ class SingleDataset(BaseDataset):
         # Same channel rule as the reference, so its test commands give the same inputs.
         input_nc = opt.output_nc if opt.direction == "BtoA" else opt.input_nc
         self.transform = get_transform(opt, grayscale=input_nc == 1)
+        self.scale = sr_pairs.sr_scale(opt)
+        if self.scale is not None and opt.isTrain and opt.preprocess == "crop" and self.A_paths:
+            self.A_paths = sr_pairs.large_enough(self.A_paths, opt.crop_size)
 
     def __len__(self) -> int:
         return len(self.A_paths)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.A_paths[index]
+        if self.scale is not None:
+            if not self.opt.isTrain:
+                return sr_pairs.test_sample(self.opt, path)
+            return sr_pairs.training_sample_from_hr(load_image(path, "RGB"), self.opt, path)
         return {"A": self._apply(self.transform, load_image(path, "RGB"), path), "A_paths": path}  # A: (C, H, W)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 from .base_model import MODELS, BaseModel
 
 # Importing the model modules registers them.
-from . import cycle_gan_model, pix2pix_model, test_model  # noqa: E402,F401
+from . import cycle_gan_model, pix2pix_model, srgan_model, test_model  # noqa: E402,F401
 
 
 def get_option_setter(model_name: str) -> Callable[..., Any]:

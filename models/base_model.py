@@ -10,7 +10,7 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -18,6 +18,7 @@ import torch.nn as nn
 from util.errors import CheckpointError, StorageError
 from util.fileio import atomic_save_torch, load_torch_weights_only
 from util.registry import Registry
+from util.results import save_images
 
 from . import networks
 
@@ -33,6 +34,8 @@ class BaseModel(ABC):
     # Options that decide the networks' shapes: a resumed run must keep them (util.train_state).
     network_options: Tuple[str, ...] = (
         "model", "netG", "netD", "ngf", "ndf", "norm", "input_nc", "output_nc", "n_layers_D", "no_dropout")
+    # Whether the model's generator changes the image size (super-resolution); --netG must agree.
+    upscales: bool = False
 
     def __init__(self, opt: Any):
         self.opt = opt
@@ -62,6 +65,13 @@ class BaseModel(ABC):
         """Raise `OptionError` for option values this model cannot run with."""
 
     # ------------------------------------------------------------------ the contract
+    def set_epoch(self, epoch: int) -> None:
+        """Called by train.py before each epoch (models with stages or schedules of their own use it)."""
+
+    def validate(self) -> Dict[str, float]:
+        """Validation metrics after an epoch (e.g. PSNR/SSIM); {} when the model has none configured."""
+        return {}
+
     def set_input(self, input: Dict[str, Any]) -> None:
         """Unpack a batch from the data loader onto the device.
 
@@ -108,6 +118,14 @@ class BaseModel(ABC):
         with torch.no_grad():
             self.forward()
             self.compute_visuals()
+
+    def save_test_results(self, webpage: Any, paths: List[str], opt: Any) -> None:
+        """test.py: write the current visuals of the images in `paths` and add them to the results page."""
+        save_images(webpage, self.get_current_visuals(), paths, opt.aspect_ratio, opt.display_winsize)
+
+    def finish_test(self, webpage: Any) -> Optional[str]:
+        """test.py, after the last image: add summaries to the page; return the path of any report written."""
+        return None
 
     def compute_visuals(self) -> None:
         """Hook for extra visuals derived after `forward`."""
@@ -211,17 +229,20 @@ class BaseModel(ABC):
 
     # ------------------------------------------------------------------ shared losses
     def discriminator_loss(
-        self, netD: nn.Module, real: torch.Tensor, fake: torch.Tensor
+        self, netD: nn.Module, real: torch.Tensor, fake: torch.Tensor, criterion: Optional[nn.Module] = None
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss_D, loss_D_real, loss_D_fake) for one discriminator; `fake` is detached here.
+
+        `criterion` defaults to `self.criterionGAN` (another one can carry smoothed real labels).
 
         loss_D is the mean of the two terms, as in pix2pix/CycleGAN, plus the WGAN-GP penalty when
         `--gan_mode wgangp` (the critic is not Lipschitz without it).
         """
-        loss_real = self.criterionGAN(netD(real), True)
-        loss_fake = self.criterionGAN(netD(fake.detach()), False)
+        criterion = criterion if criterion is not None else self.criterionGAN
+        loss_real = criterion(netD(real), True)
+        loss_fake = criterion(netD(fake.detach()), False)
         loss_D = (loss_real + loss_fake) * 0.5
-        if self.criterionGAN.gan_mode == "wgangp":
+        if criterion.gan_mode == "wgangp":
             penalty, _ = networks.gradient_penalty(netD, real, fake.detach())
             loss_D = loss_D + penalty
         return loss_D, loss_real, loss_fake

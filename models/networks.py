@@ -11,6 +11,8 @@ from typing import Any, Sequence
 import torch.nn as nn
 
 from . import resnet as _resnet  # noqa: F401  (registers resnet_9blocks, resnet_6blocks)
+from . import srgan_discriminator as _srgan_discriminator  # noqa: F401  (registers srgan)
+from . import srresnet as _srresnet  # noqa: F401  (registers srresnet)
 from . import unet as _unet  # noqa: F401  (registers unet_256, unet_128)
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator
 from .generators import GENERATORS, size_divisor
@@ -18,12 +20,15 @@ from .init import INIT_TYPES, init_net, init_weights, unwrap
 from .losses import GAN_MODES, GANLoss, gradient_penalty
 from .norms import NORM_LAYERS, get_norm_layer
 from .resnet import ResnetBlock, ResnetGenerator
+from .srgan_discriminator import SRGANDiscriminator
+from .srresnet import SRResNet
 from .schedulers import LR_POLICIES, get_scheduler
 from .unet import UnetGenerator, UnetSkipConnectionBlock
 
 __all__ = [
     "DISCRIMINATORS", "GENERATORS", "GAN_MODES", "INIT_TYPES", "LR_POLICIES", "NORM_LAYERS",
-    "GANLoss", "NLayerDiscriminator", "PixelDiscriminator", "ResnetBlock", "ResnetGenerator",
+    "GANLoss", "NLayerDiscriminator", "PixelDiscriminator", "ResnetBlock", "ResnetGenerator", "SRGANDiscriminator",
+    "SRResNet",
     "UnetGenerator", "UnetSkipConnectionBlock",
     "define_D", "define_G", "get_norm_layer", "get_scheduler", "gradient_penalty", "init_net", "init_weights",
     "size_divisor", "unwrap",

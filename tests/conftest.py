@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
+import torch
 from helpers import ROOT, free_port, load_script, require_or_skip
 
 @pytest.fixture(scope="session")
@@ -76,3 +77,13 @@ def visdom_server(tmp_path_factory) -> Iterator[Tuple[int, Path]]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """In-process CLI runs use one intra-op thread, like the subprocesses (OMP_NUM_THREADS=1): on 2 shared cores
+    two OpenMP threads spin against each other and run many times slower. Restored after the module."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -125,13 +125,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> s
     return lines[0]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """In-process runs use one thread too (see SUBPROCESS_ENV); restored after the module."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 # ---- pix2pix on facades, through real subprocesses ----------------------------------------------------------

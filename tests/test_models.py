@@ -24,7 +24,10 @@ SIDE = 32
 TINY_ARGS: Dict[str, List[str]] = {
     "pix2pix": ["--netG", "resnet_6blocks"],
     "cycle_gan": ["--netG", "resnet_6blocks"],
+    "srgan": ["--n_blocks", "1", "--netD_head", "conv", "--lambda_perceptual", "0"],
 }
+# Models whose input is smaller than their output (super-resolution): the factor.
+INPUT_DIVISOR = {"srgan": 4}
 TRAINABLE_MODELS = [name for name in MODELS.names() if name != "test"]
 
 
@@ -45,9 +48,10 @@ def make_test_opt(tmp_path: Path, *extra: str):
     return TestOptions().parse([*_common(tmp_path), *extra])
 
 
-def _batch(seed: int = 0, input_nc: int = 3, output_nc: int = 3, side: int = SIDE) -> dict:
+def _batch(seed: int = 0, input_nc: int = 3, output_nc: int = 3, side: int = SIDE, model: str = "") -> dict:
     g = torch.Generator().manual_seed(seed)
-    return {"A": torch.rand(1, input_nc, side, side, generator=g) * 2 - 1,
+    a_side = side // INPUT_DIVISOR.get(model, 1)
+    return {"A": torch.rand(1, input_nc, a_side, a_side, generator=g) * 2 - 1,
             "B": torch.rand(1, output_nc, side, side, generator=g) * 2 - 1,
             "A_paths": ["a.png"], "B_paths": ["b.png"]}
 
@@ -101,7 +105,7 @@ def test_one_step_updates_every_parameter(tmp_path, model_name: str, gan_mode: s
     model.setup(opt)
     assert model.isTrain and len(model.model_names) >= 2
     before = _params(model)
-    model.set_input(_batch())
+    model.set_input(_batch(model=model_name))
     model.optimize_parameters()
     after = _params(model)
 
@@ -130,7 +134,7 @@ def test_visuals_follow_visual_names(tmp_path, model_name: str) -> None:
     torch.manual_seed(0)
     opt = train_opt(tmp_path, model_name)
     model = create_model(opt)
-    model.set_input(_batch())
+    model.set_input(_batch(model=model_name))
     model.optimize_parameters()
     visuals = model.get_current_visuals()
     assert list(visuals) == model.visual_names and len(visuals) >= 3
@@ -254,7 +258,7 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path, model_name: str) -> None:
     opt = train_opt(tmp_path, model_name, "--norm", "batch")
     model = create_model(opt)
     model.setup(opt)
-    model.set_input(_batch())
+    model.set_input(_batch(model=model_name))
     model.optimize_parameters()  # BN running statistics and weights move away from their initial values
     paths = model.save_networks("latest")
     assert paths == [os.path.join(str(tmp_path / "ck"), "t", f"latest_net_{n}.pth") for n in model.model_names]

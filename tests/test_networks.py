@@ -27,8 +27,11 @@ TINY_GENERATORS: Dict[str, Tuple[int, int]] = {
     "resnet_6blocks": (32, 2),
     "unet_256": (256, 1),
     "unet_128": (128, 1),
+    "srresnet": (12, 2),
 }
-EXPECTED_SIZE_DIVISOR = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128}
+EXPECTED_SIZE_DIVISOR = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128, "srresnet": 1}
+# Super-resolution generators: output side = input side * scale (define_G's default scale), and a linear output.
+UPSCALE = {"srresnet": 4}
 
 
 def _patchgan_side(side: int, n_layers: int) -> int:
@@ -44,7 +47,10 @@ EXPECTED_D_SIDE = {
     "basic": lambda h, n: _patchgan_side(h, 3),  # n_layers_D is ignored by 'basic'
     "n_layers": lambda h, n: _patchgan_side(h, n),
     "pixel": lambda h, n: h,
+    "srgan": None,  # one logit per image: (N, 1)
 }
+# Extra define_D arguments for the tiny construction (the SRGAN dense head would fix the input size to 96).
+D_EXTRA = {"srgan": {"head": "conv"}}
 
 
 def _skip_unknown(name: str, known: dict, what: str) -> None:
@@ -70,10 +76,12 @@ def test_generator_shape_and_range(netG: str, norm: str, nc: Tuple[int, int]) ->
     with torch.no_grad():
         y = net(x)
         y2 = net(-x)
-    assert y.shape == (batch, output_nc, side, side)
+    out_side = side * UPSCALE.get(netG, 1)
+    assert y.shape == (batch, output_nc, out_side, out_side)
     assert y.dtype == torch.float32
     assert torch.isfinite(y).all()
-    assert y.min() >= -1.0 and y.max() <= 1.0  # tanh output
+    if netG not in UPSCALE:
+        assert y.min() >= -1.0 and y.max() <= 1.0  # tanh output
     assert not torch.equal(y, y2), "the output does not depend on the input"
 
 
@@ -126,11 +134,11 @@ def test_use_dropout_adds_dropout_layers(netG: str, dropout_modules: int) -> Non
 def test_discriminator_shape(netD: str, norm: str) -> None:
     _skip_unknown(netD, EXPECTED_D_SIDE, "discriminator")
     torch.manual_seed(0)
-    net = networks.define_D(6, 8, netD, 3, norm)
+    net = networks.define_D(6, 8, netD, 3, norm, **D_EXTRA.get(netD, {}))
     x = torch.rand(2, 6, 64, 64) * 2 - 1
     y = net(x)
-    side = EXPECTED_D_SIDE[netD](64, 3)
-    assert y.shape == (2, 1, side, side)
+    expected = EXPECTED_D_SIDE[netD]
+    assert y.shape == ((2, 1) if expected is None else (2, 1, expected(64, 3), expected(64, 3)))
     assert torch.isfinite(y).all()
     y.mean().backward()
     assert all(p.grad is not None for p in net.parameters())

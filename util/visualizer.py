@@ -135,8 +135,16 @@ class Visualizer:
         if self.tensorboard is not None and step is not None:
             self.tensorboard.add_losses(losses, step)
 
-    def plot_current_metrics(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Validation metrics of an epoch (e.g. PSNR/SSIM) to visdom's metrics window and TensorBoard."""
+    def plot_current_metrics(self, epoch: int, metrics: Mapping[str, float], elapsed: Optional[float] = None) -> None:
+        """Validation metrics of an epoch (e.g. PSNR/SSIM) to the log, `metrics_log.txt`, visdom's metrics window
+        and TensorBoard; `elapsed` is the training time so far in seconds (for curves against time)."""
+        message = f"(epoch: {epoch}, elapsed: {elapsed if elapsed is not None else float('nan'):.1f} s)" + "".join(
+            f" {k}: {float(v):.4f}" for k, v in metrics.items())
+        logger.info("validation %s", message)
+        if self.is_train:
+            with open(os.path.join(os.path.dirname(self.log_name), "metrics_log.txt"), "a",
+                      encoding="utf-8") as log_file:
+                log_file.write(message + "\n")
         self.metric_history = _record(self.metric_history, float(epoch), metrics)
         if self.display is not None:
             self.display.plot_metrics(self.metric_history)

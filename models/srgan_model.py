@@ -1,0 +1,299 @@
+"""SRGAN (Ledig et al. 2017): single-image super-resolution with an SRResNet generator.
+
+Training has two stages, as in the paper:
+  1. SRResNet: the generator alone with the pixel MSE (`--pretrain_epochs N`, or `--pretrained_G PATH` to start
+     from a trained SRResNet checkpoint);
+  2. adversarial: content loss (`--lambda_pixel` * MSE + `--lambda_perceptual` * VGG19 feature MSE) plus
+     `--lambda_adv` * GANLoss, against the SRGAN discriminator.
+The paper's settings are the defaults of stage 2: VGG phi_5,4 with the features rescaled by 1/12.75 (a
+weight of 1/12.75^2 = 0.006 on the feature MSE), 1e-3 adversarial, no pixel term, the vanilla GAN loss,
+Adam(1e-4, 0.9, 0.999). Options for the usual stabilisers: Gaussian noise on the discriminator's inputs
+decaying per epoch (`--d_noise_std`, `--d_noise_decay`) and one-sided label smoothing (`--real_label`).
+
+Images: 'A' the LR, 'B' the HR, both in [-1, 1] (data/sr_pairs); the MSE is taken in that range.
+At test time (`test.py --model srgan`) images of any size are upscaled tile by tile (models/sr_inference),
+keeping alpha, greyscale and 16-bit depth, and with `--eval_metrics` PSNR/SSIM on the Y channel are reported
+for the model and for bicubic upscaling (util/metrics).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+
+from data.image_folder import make_dataset
+from util import metrics as sr_metrics
+from util import sr_image
+from util.errors import OptionError
+from util.fileio import atomic_write_text
+
+from . import networks
+from .base_model import MODELS, BaseModel, load_into, load_state_dict_file
+from .perceptual import VGG_LAYER_NAMES, PerceptualLoss
+from .sr_inference import super_resolve
+from .srgan_discriminator import DOWNSAMPLING, HEADS
+from .srresnet import SCALES
+
+logger = logging.getLogger(__name__)
+
+
+@MODELS.register("srgan")
+class SRGANModel(BaseModel):
+    upscales = True
+    network_options = BaseModel.network_options + ("scale", "n_blocks", "netD_head")
+
+    @staticmethod
+    def modify_commandline_options(parser: Any, is_train: bool = True) -> Any:
+        parser.set_defaults(netG="srresnet", netD="srgan", norm="batch", dataset_mode="single", preprocess="crop",
+                            crop_size=96, load_size=96, no_dropout=True)
+        g = parser.add_argument_group("super-resolution")
+        g.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor")
+        g.add_argument("--n_blocks", type=int, default=16, help="residual blocks of the SRResNet generator")
+        if is_train:
+            parser.set_defaults(gan_mode="vanilla", lr=1e-4, beta1=0.9, batch_size=16, pool_size=0)
+            g.add_argument("--netD_head", type=str, default="dense", choices=HEADS,
+                           help="dense: the paper's fully connected head (input fixed to --crop_size); conv: a "
+                                "size-agnostic convolutional head")
+            g.add_argument("--lambda_pixel", type=float, default=0.0, help="weight of the pixel MSE (stage 2)")
+            g.add_argument("--lambda_perceptual", type=float, default=0.006,
+                           help="weight of the VGG19 feature MSE (the paper's 1/12.75^2); 0 needs no VGG weights")
+            g.add_argument("--lambda_adv", type=float, default=1e-3, help="weight of the adversarial loss")
+            g.add_argument("--vgg_layer", type=str, default="54", choices=VGG_LAYER_NAMES,
+                           help="VGG19 feature map of the perceptual loss: 54 = phi_5,4, 22 = phi_2,2")
+            g.add_argument("--vgg_before_activation", action="store_true",
+                           help="take the VGG features before their ReLU instead of after it")
+            g.add_argument("--vgg_weights", type=str, default=None,
+                           help="torchvision vgg19 ImageNet state_dict file (default: torchvision's download, "
+                                "kept in the torch hub cache)")
+            g.add_argument("--pretrain_epochs", type=int, default=0,
+                           help="first train the generator alone with the pixel MSE for this many epochs (SRResNet)")
+            g.add_argument("--pretrained_G", type=str, default=None,
+                           help="start the generator from this SRResNet checkpoint (a net_G .pth file)")
+            g.add_argument("--d_noise_std", type=float, default=0.0,
+                           help="std of Gaussian noise added to the discriminator's inputs (images in [-1, 1])")
+            g.add_argument("--d_noise_decay", type=float, default=1.0,
+                           help="the noise std is multiplied by this after each adversarial epoch")
+            g.add_argument("--real_label", type=float, default=1.0,
+                           help="target of real images for the discriminator; < 1 is one-sided label smoothing")
+            g.add_argument("--val_dataroot", type=str, default=None,
+                           help="folder of HR images: PSNR/SSIM of the generator on them after every epoch")
+        else:
+            parser.set_defaults(batch_size=1)
+            g.add_argument("--eval_metrics", action="store_true",
+                           help="the images are HR: make their LR by bicubic downscaling and report PSNR/SSIM (Y "
+                                "channel, --scale border pixels cropped) for the model and for bicubic upscaling")
+            g.add_argument("--tile", type=int, default=512,
+                           help="upscale in tiles of this many LR pixels, so memory stays bounded; 0: whole image")
+            g.add_argument("--tile_pad", type=int, default=40,
+                           help="LR pixels of context around each tile (40 covers SRResNet's receptive field)")
+        return parser
+
+    @classmethod
+    def validate_options(cls, opt: Any) -> None:
+        def require(condition: bool, message: str) -> None:
+            if not condition:
+                raise OptionError(message)
+
+        require(opt.n_blocks >= 0, f"--n_blocks must be >= 0, got {opt.n_blocks}")
+        require(opt.input_nc == 3 and opt.output_nc == 3,
+                "--model srgan works on RGB (greyscale images are handled at test time): keep --input_nc 3 "
+                "--output_nc 3")
+        if not opt.isTrain:
+            require(opt.tile >= 0 and opt.tile_pad >= 0, "--tile and --tile_pad must be >= 0")
+            require(opt.batch_size == 1, "--model srgan tests one image at a time (images differ in size): "
+                                         "use --batch_size 1")
+            return
+        require(opt.preprocess in ("crop", "none"),
+                f"--preprocess {opt.preprocess}: --model srgan takes random HR crops ('crop', the default) or "
+                f"whole images ('none'); resizing would change the degradation")
+        require(opt.crop_size % opt.scale == 0,
+                f"--crop_size {opt.crop_size} must be a multiple of --scale {opt.scale} (the LR crop is "
+                f"crop_size / scale pixels)")
+        if opt.preprocess == "none":
+            require(opt.batch_size == 1, "--preprocess none gives whole images of different sizes: use "
+                                         "--batch_size 1, or random crops with --preprocess crop")
+            require(opt.netD_head == "conv", "--preprocess none gives images of any size: the dense "
+                                             "discriminator head needs fixed crops, use --netD_head conv")
+        if opt.netD_head == "dense":
+            require(opt.crop_size % DOWNSAMPLING == 0,
+                    f"--crop_size {opt.crop_size}: the dense discriminator head needs a multiple of {DOWNSAMPLING} "
+                    f"(e.g. 96), or use --netD_head conv")
+        require(opt.pretrain_epochs >= 0, f"--pretrain_epochs must be >= 0, got {opt.pretrain_epochs}")
+        require(opt.d_noise_std >= 0, f"--d_noise_std must be >= 0, got {opt.d_noise_std}")
+        require(0 < opt.d_noise_decay <= 1, f"--d_noise_decay must be in (0, 1], got {opt.d_noise_decay}")
+        require(0 < opt.real_label <= 1, f"--real_label must be in (0, 1], got {opt.real_label}")
+        for flag in ("pretrained_G", "vgg_weights"):
+            path = getattr(opt, flag)
+            require(path is None or os.path.isfile(path), f"--{flag} {path}: no such file")
+        require(opt.val_dataroot is None or os.path.isdir(opt.val_dataroot),
+                f"--val_dataroot {opt.val_dataroot}: no such folder")
+
+    def __init__(self, opt: Any):
+        super().__init__(opt)
+        self.scale = opt.scale
+        self.visual_names = ["real_A_up", "fake_B", "real_B"]
+        self.model_names = ["G", "D"] if self.isTrain else ["G"]
+        self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False,
+                                      opt.init_type, opt.init_gain, self.gpu_ids, n_blocks=opt.n_blocks,
+                                      scale=opt.scale)
+        self.results: List[Dict[str, Any]] = []
+        if not self.isTrain:
+            return
+        if opt.pretrained_G:
+            load_into(networks.unwrap(self.netG), load_state_dict_file(opt.pretrained_G), opt.pretrained_G)
+            logger.info("generator initialised from %s", opt.pretrained_G)
+        self.loss_names = ["G_pixel", "G_perceptual", "G_GAN", "D_real", "D_fake"]
+        self.netD = networks.define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
+                                      opt.init_gain, self.gpu_ids, head=opt.netD_head, input_size=opt.crop_size)
+        self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)
+        # One-sided label smoothing: only the discriminator's real targets move below 1.
+        self.criterionGAN_D = networks.GANLoss(opt.gan_mode, target_real_label=opt.real_label).to(self.device)
+        self.criterionPerceptual: Optional[PerceptualLoss] = None
+        if opt.lambda_perceptual > 0:
+            self.criterionPerceptual = PerceptualLoss(opt.vgg_layer, opt.vgg_before_activation,
+                                                      opt.vgg_weights).to(self.device)
+        self.optimizer_G = self.make_adam(self.netG.parameters())
+        self.optimizer_D = self.make_adam(self.netD.parameters())
+        self.optimizers = [self.optimizer_G, self.optimizer_D]
+        self.adversarial = opt.pretrain_epochs == 0
+        self.d_noise = opt.d_noise_std
+        self._val_images: Optional[List[sr_image.SRImage]] = None
+
+    # ------------------------------------------------------------------ training
+    def set_epoch(self, epoch: int) -> None:
+        """Stage and noise level of `epoch`: pixel-only up to --pretrain_epochs, adversarial after."""
+        first_adversarial = 1 + self.opt.pretrain_epochs  # epochs count from 1, across resumes
+        self.adversarial = epoch >= first_adversarial
+        self.d_noise = self.opt.d_noise_std * self.opt.d_noise_decay ** max(epoch - first_adversarial, 0)
+
+    def update_learning_rate(self) -> float:
+        with warnings.catch_warnings():
+            # D does not step in the SRResNet stage, yet its schedule follows the epochs like G's; torch warns.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+            return super().update_learning_rate()
+
+    def forward(self) -> None:
+        self.fake_B = self.netG(self.real_A)  # (N, C, h * scale, w * scale)
+        # The LR shown at the HR size with visible pixels, so the three visuals line up.
+        self.real_A_up = F.interpolate(self.real_A.detach(), scale_factor=self.scale, mode="nearest")
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) * self.d_noise if self.d_noise > 0 else x
+
+    def optimize_parameters(self) -> None:
+        self.forward()
+        zero = torch.zeros((), device=self.device)
+        if self.adversarial:
+            self.set_requires_grad(self.netD, True)
+            self.optimizer_D.zero_grad(set_to_none=True)
+            self.loss_D, self.loss_D_real, self.loss_D_fake = self.discriminator_loss(
+                self.netD, self._noisy(self.real_B), self._noisy(self.fake_B.detach()), self.criterionGAN_D)
+            self.loss_D.backward()
+            self.optimizer_D.step()
+            self.set_requires_grad(self.netD, False)
+        else:
+            self.loss_D_real = self.loss_D_fake = zero
+        self.optimizer_G.zero_grad(set_to_none=True)
+        pixel = F.mse_loss(self.fake_B, self.real_B)
+        if self.adversarial:
+            self.loss_G_pixel = pixel * self.opt.lambda_pixel
+            self.loss_G_perceptual = (self.criterionPerceptual(self.fake_B, self.real_B) * self.opt.lambda_perceptual
+                                      if self.criterionPerceptual is not None else zero)
+            self.loss_G_GAN = self.criterionGAN(self.netD(self._noisy(self.fake_B)), True) * self.opt.lambda_adv
+        else:  # the SRResNet stage: pixel MSE alone
+            self.loss_G_pixel, self.loss_G_perceptual, self.loss_G_GAN = pixel, zero, zero
+        self.loss_G = self.loss_G_pixel + self.loss_G_perceptual + self.loss_G_GAN
+        self.loss_G.backward()
+        self.optimizer_G.step()
+
+    def validate(self) -> Dict[str, float]:
+        """Mean PSNR/SSIM (Y channel, `scale` border) of the generator on --val_dataroot's HR images."""
+        if not self.opt.val_dataroot:
+            return {}
+        if self._val_images is None:
+            self._val_images = [sr_image.modcrop(sr_image.read_image(p), self.scale)
+                                for p in make_dataset(self.opt.val_dataroot)]
+        was_training = self.netG.training
+        self.netG.eval()
+        scores = [self._upscale_and_score(hr)[1] for hr in self._val_images]
+        self.netG.train(was_training)
+        return {key: sum(s[key] for s in scores) / len(scores) for key in ("psnr", "ssim")}
+
+    # ------------------------------------------------------------------ inference
+    def _upscale(self, lr: sr_image.SRImage) -> sr_image.SRImage:
+        return super_resolve(self.netG, lr, self.scale, getattr(self.opt, "tile", 0),
+                             getattr(self.opt, "tile_pad", 40), self.device)
+
+    def _upscale_and_score(self, hr: sr_image.SRImage) -> tuple:
+        lr = sr_image.downscale(hr, self.scale)
+        sr = self._upscale(lr)
+        return sr, sr_metrics.sr_metrics(sr.pixels, hr.pixels, border=self.scale)
+
+    def set_input(self, input: Dict[str, Any]) -> None:
+        if self.isTrain:
+            return super().set_input(input)
+        # Test: batch of one image of any size, kept on the CPU (tiles go to the device one at a time).
+        alpha = input.get("A_alpha")
+        self.lr_image = sr_image.SRImage(input["A"][0], None if alpha is None else alpha[0],
+                                         int(input["bit_depth"][0]))
+        self.hr_image = sr_image.SRImage(input["B"][0], None, self.lr_image.bit_depth) if "B" in input else None
+        self.image_paths = input["A_paths"]
+
+    def test(self) -> None:
+        """Upscale the current image with the generator in eval mode (BatchNorm's running statistics)."""
+        self.netG.eval()
+        self.sr_image = self._upscale(self.lr_image)
+        w, h = self.lr_image.size
+        self.bicubic_image = sr_image.resize_bicubic(self.lr_image, (w * self.scale, h * self.scale))
+        self.scores: Dict[str, Dict[str, float]] = {}
+        if self.hr_image is not None:
+            for label, image in (("SR", self.sr_image), ("bicubic", self.bicubic_image)):
+                self.scores[label] = sr_metrics.sr_metrics(image.pixels, self.hr_image.pixels, border=self.scale)
+
+    def save_test_results(self, webpage: Any, paths: List[str], opt: Any) -> None:
+        """`<stem>_SR.png` keeps the input's kind (alpha, greyscale, 16 bit); LR, bicubic and HR are 8-bit copies."""
+        stem = os.path.splitext(os.path.basename(paths[0]))[0]
+        image_dir = webpage.get_image_dir()
+        shown = [("LR", self.lr_image), ("bicubic", self.bicubic_image), ("SR", self.sr_image)]
+        if self.hr_image is not None:
+            shown.append(("HR", self.hr_image))
+        ims, txts = [], []
+        for label, image in shown:
+            name = f"{stem}_{label}.png"
+            if label == "SR":
+                sr_image.write_image(os.path.join(image_dir, name), image)
+            else:
+                sr_image.write_image(os.path.join(image_dir, name), sr_image.SRImage(
+                    image.pixels, image.alpha, 8))
+            score = self.scores.get(label)
+            txts.append(f"{label}: {score['psnr']:.2f} dB / {score['ssim']:.4f}" if score else label)
+            ims.append(f"images/{name}")
+        webpage.add_header(stem)
+        webpage.add_images(ims, txts, ims, width=opt.display_winsize)
+        if self.scores:
+            self.results.append(OrderedDict(image=os.path.basename(paths[0]), **{
+                f"{label}_{key}": value for label, score in self.scores.items() for key, value in score.items()}))
+
+    def finish_test(self, webpage: Any) -> Optional[str]:
+        """With --eval_metrics: the per-image and mean PSNR/SSIM table on the page and `metrics.json` beside it."""
+        if not self.results:
+            return None
+        keys = [k for k in self.results[0] if k != "image"]
+        mean = {k: sum(r[k] for r in self.results) / len(self.results) for k in keys}
+        rows = [[r["image"], *(f"{r[k]:.4f}" if "ssim" in k else f"{r[k]:.2f}" for k in keys)] for r in self.results]
+        rows.append(["mean", *(f"{mean[k]:.4f}" if "ssim" in k else f"{mean[k]:.2f}" for k in keys)])
+        webpage.add_header(f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}")
+        webpage.add_table(["image", *keys], rows)
+        report = {"scale": self.scale, "protocol": "Y channel (BT.601), border = scale, LR by bicubic (PIL)",
+                  "mean": mean, "images": self.results, "count": len(self.results)}
+        path = os.path.join(webpage.web_dir, "metrics.json")
+        atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+        logger.info("x%d over %d images: SR %.2f dB / %.4f, bicubic %.2f dB / %.4f", self.scale, len(self.results),
+                    mean["SR_psnr"], mean["SR_ssim"], mean["bicubic_psnr"], mean["bicubic_ssim"])
+        return path
