@@ -101,6 +101,9 @@ class SRGANModel(BaseModel):
                 raise OptionError(message)
 
         require(opt.n_blocks >= 0, f"--n_blocks must be >= 0, got {opt.n_blocks}")
+        require(opt.dataset_mode in ("single", "aligned"),
+                f"--dataset_mode {opt.dataset_mode}: --model srgan reads HR images (single) or LR/HR pairs in "
+                f"<phase>A/ and <phase>B/ (aligned)")
         require(opt.input_nc == 3 and opt.output_nc == 3,
                 "--model srgan works on RGB (greyscale images are handled at test time): keep --input_nc 3 "
                 "--output_nc 3")

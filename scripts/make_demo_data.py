@@ -2,12 +2,14 @@
 
 `--layout aligned` (default) saves each 256x256 pair side by side (A | B, 512x256), the pix2pix layout,
 under `<out>/train/` and `<out>/test/`. `--layout unaligned` saves label maps and photos of *different*
-scenes into `<out>/trainA`, `trainB`, `testA`, `testB`, the CycleGAN layout. A is a flat-coloured layout of rectangles and discs (like the facades
+scenes into `<out>/trainA`, `trainB`, `testA`, `testB`, the CycleGAN layout. `--layout single` saves the
+photos alone under `<out>/train/` and `<out>/test/`: high-resolution images for super-resolution (SRGAN). A is a flat-coloured layout of rectangles and discs (like the facades
 labels); B paints each shape with a lit gradient, a texture and a soft shadow, so the mapping A -> B is
 learnable but not trivial. Deterministic for a given --seed; needs only numpy and Pillow.
 
     python scripts/make_demo_data.py --out datasets/demo_shapes
     python scripts/make_demo_data.py --out datasets/demo_shapes_unpaired --layout unaligned
+    python scripts/make_demo_data.py --out datasets/demo_sr --layout single
 """
 from __future__ import annotations
 
@@ -37,8 +39,8 @@ def _shape(rng: np.random.Generator) -> Tuple[str, Tuple[int, int, int, int]]:
     return kind, (int(x), int(y), int(x + w), int(y + h))
 
 
-def make_pair(rng: np.random.Generator) -> Tuple[Image.Image, Image.Image]:
-    """One (label map, photo) pair, both 256x256 RGB."""
+def make_pair(rng: np.random.Generator, noise_std: float = 4.0) -> Tuple[Image.Image, Image.Image]:
+    """One (label map, photo) pair, both 256x256 RGB; `noise_std` is the sensor-like noise added to the photo."""
     label = Image.new("RGB", (SIZE, SIZE), BACKGROUND_LABEL)
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE
     sky = np.stack([np.full_like(yy, c) for c in BACKGROUND_PHOTO], -1) * (1.05 - 0.25 * yy[..., None])
@@ -61,7 +63,7 @@ def make_pair(rng: np.random.Generator) -> Tuple[Image.Image, Image.Image]:
         paint = np.array(base, np.float32) * light * stripes
         photo = photo * (1 - 0.35 * shadow * (1 - mask))
         photo = photo * (1 - mask) + paint * mask
-    noise = rng.normal(0, 4, size=photo.shape).astype(np.float32)
+    noise = rng.normal(0, noise_std, size=photo.shape).astype(np.float32) if noise_std > 0 else 0.0
     photo_img = Image.fromarray(np.clip(photo + noise, 0, 255).astype(np.uint8))
     return label, photo_img
 
@@ -72,15 +74,19 @@ def main() -> None:
     parser.add_argument("--n_train", type=int, default=24)
     parser.add_argument("--n_test", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--layout", choices=("aligned", "unaligned"), default="aligned",
-                        help="aligned: A|B side by side (pix2pix); unaligned: trainA/trainB folders (CycleGAN)")
+    parser.add_argument("--layout", choices=("aligned", "unaligned", "single"), default="aligned",
+                        help="aligned: A|B side by side (pix2pix); unaligned: trainA/trainB folders (CycleGAN); "
+                             "single: photos only, train/ and test/ (super-resolution)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     for phase, count in (("train", args.n_train), ("test", args.n_test)):
         for i in range(count):
-            label, photo = make_pair(rng)
+            # Super-resolution photos without noise: the demo should show detail a network can recover.
+            label, photo = make_pair(rng, noise_std=0.0 if args.layout == "single" else 4.0)
             name = f"{i + 1:03d}.png"
-            if args.layout == "aligned":
+            if args.layout == "single":
+                _save(photo, args.out, phase, name)
+            elif args.layout == "aligned":
                 pair = Image.new("RGB", (2 * SIZE, SIZE))
                 pair.paste(label, (0, 0))
                 pair.paste(photo, (SIZE, 0))

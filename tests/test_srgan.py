@@ -415,3 +415,10 @@ def test_aligned_size_mismatch_and_side_by_side_are_refused(tmp_path) -> None:
     with pytest.raises(DataError, match="trainA"):
         AlignedDataset(_data_opt(tmp_path, tmp_path / "sbs", "--dataset_mode", "aligned", "--crop_size", "32",
                                  "--netD_head", "conv"))
+
+
+def test_unpaired_data_is_refused_for_super_resolution(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        _opt(tmp_path, "--dataset_mode", "unaligned")
+    assert exit_info.value.code == 2
+    assert "--dataset_mode unaligned" in capsys.readouterr().err
