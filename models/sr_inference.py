@@ -88,8 +88,5 @@ def super_resolve(
     sr = ((upscale(net, x, scale, tile, tile_pad, device) + 1) / 2).clamp(0, 1)  # (1, 3, H, W) on the CPU
     if lr.channels == 1:
         sr = luma(sr)
-    alpha = None
-    if lr.alpha is not None:
-        w, h = lr.size
-        alpha = sr_image.resize_bicubic(sr_image.SRImage(lr.alpha, None, lr.bit_depth), (w * scale, h * scale)).pixels
+    alpha = None if lr.alpha is None else sr_image.upscale(sr_image.SRImage(lr.alpha, None, lr.bit_depth), scale).pixels
     return sr_image.SRImage(sr_image.quantize(sr[0], lr.bit_depth), alpha, lr.bit_depth)

@@ -164,8 +164,7 @@ class SRGANModel(BaseModel):
         self.optimizer_G = self.make_adam(self.netG.parameters())
         self.optimizer_D = self.make_adam(self.netD.parameters())
         self.optimizers = [self.optimizer_G, self.optimizer_D]
-        self.adversarial = opt.pretrain_epochs == 0
-        self.d_noise = opt.d_noise_std
+        self.set_epoch(opt.epoch_count)  # train.py sets it again before every epoch
         self._val_images: Optional[List[sr_image.SRImage]] = None
 
     # ------------------------------------------------------------------ training
@@ -224,7 +223,8 @@ class SRGANModel(BaseModel):
                                 for p in make_dataset(self.opt.val_dataroot)]
         was_training = self.netG.training
         self.netG.eval()
-        scores = [self._upscale_and_score(hr)[1] for hr in self._val_images]
+        scores = [sr_metrics.sr_metrics(self._upscale(sr_image.downscale(hr, self.scale)).pixels, hr.pixels,
+                                        border=self.scale) for hr in self._val_images]
         self.netG.train(was_training)
         return {key: sum(s[key] for s in scores) / len(scores) for key in ("psnr", "ssim")}
 
@@ -232,11 +232,6 @@ class SRGANModel(BaseModel):
     def _upscale(self, lr: sr_image.SRImage) -> sr_image.SRImage:
         return super_resolve(self.netG, lr, self.scale, getattr(self.opt, "tile", 0),
                              getattr(self.opt, "tile_pad", 40), self.device)
-
-    def _upscale_and_score(self, hr: sr_image.SRImage) -> tuple:
-        lr = sr_image.downscale(hr, self.scale)
-        sr = self._upscale(lr)
-        return sr, sr_metrics.sr_metrics(sr.pixels, hr.pixels, border=self.scale)
 
     def set_input(self, input: Dict[str, Any]) -> None:
         if self.isTrain:
@@ -252,8 +247,7 @@ class SRGANModel(BaseModel):
         """Upscale the current image with the generator in eval mode (BatchNorm's running statistics)."""
         self.netG.eval()
         self.sr_image = self._upscale(self.lr_image)
-        w, h = self.lr_image.size
-        self.bicubic_image = sr_image.resize_bicubic(self.lr_image, (w * self.scale, h * self.scale))
+        self.bicubic_image = sr_image.upscale(self.lr_image, self.scale)
         self.scores: Dict[str, Dict[str, float]] = {}
         if self.hr_image is not None:
             for label, image in (("SR", self.sr_image), ("bicubic", self.bicubic_image)):
@@ -269,11 +263,8 @@ class SRGANModel(BaseModel):
         ims, txts = [], []
         for label, image in shown:
             name = f"{stem}_{label}.png"
-            if label == "SR":
-                sr_image.write_image(os.path.join(image_dir, name), image)
-            else:
-                sr_image.write_image(os.path.join(image_dir, name), sr_image.SRImage(
-                    image.pixels, image.alpha, 8))
+            kept = image if label == "SR" else sr_image.SRImage(image.pixels, image.alpha, 8)
+            sr_image.write_image(os.path.join(image_dir, name), kept)
             score = self.scores.get(label)
             txts.append(f"{label}: {score['psnr']:.2f} dB / {score['ssim']:.4f}" if score else label)
             ims.append(f"images/{name}")
@@ -289,8 +280,10 @@ class SRGANModel(BaseModel):
             return None
         keys = [k for k in self.results[0] if k != "image"]
         mean = {k: sum(r[k] for r in self.results) / len(self.results) for k in keys}
-        rows = [[r["image"], *(f"{r[k]:.4f}" if "ssim" in k else f"{r[k]:.2f}" for k in keys)] for r in self.results]
-        rows.append(["mean", *(f"{mean[k]:.4f}" if "ssim" in k else f"{mean[k]:.2f}" for k in keys)])
+        def cells(values: Dict[str, float]) -> List[str]:
+            return [f"{values[k]:.4f}" if "ssim" in k else f"{values[k]:.2f}" for k in keys]
+
+        rows = [[r["image"], *cells(r)] for r in self.results] + [["mean", *cells(mean)]]
         webpage.add_header(f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}")
         webpage.add_table(["image", *keys], rows)
         report = {"scale": self.scale, "protocol": "Y channel (BT.601), border = scale, LR by bicubic (PIL)",

@@ -257,11 +257,13 @@ def validate_common(opt: Options) -> None:
                  f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: the crop is taken from "
                  f"the resized image; lower --crop_size or raise --load_size")
     upscales = bool(networks.GENERATORS.meta(opt.netG).get("upscale", False))
-    if upscales != models.MODELS.get(opt.model).upscales:
+    if upscales and not models.MODELS.get(opt.model).upscales:
         same_size = [n for n in networks.GENERATORS.names() if not networks.GENERATORS.meta(n).get("upscale")]
-        _require(False, f"--netG {opt.netG} {'upscales' if upscales else 'keeps the image size'}, but --model "
-                        f"{opt.model} needs a generator that "
-                        f"{'keeps the size (' + ', '.join(same_size) + ')' if upscales else 'upscales'}")
+        raise OptionError(f"--netG {opt.netG} upscales, but --model {opt.model} needs a generator that keeps the "
+                          f"size ({', '.join(same_size)})")
+    if not upscales and models.MODELS.get(opt.model).upscales:
+        raise OptionError(f"--netG {opt.netG} keeps the image size, but --model {opt.model} needs a generator "
+                          f"that upscales")
     divisor = networks.size_divisor(opt.netG)
     if opt.preprocess in CROP_MODES:
         _require(opt.crop_size % divisor == 0,

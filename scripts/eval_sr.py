@@ -168,15 +168,13 @@ def mean_scores(images: List[Dict[str, Any]]) -> SetScores:
 def bicubic_scores(folder: Path, scale: int) -> SetScores:
     """Bicubic upscaling of each image's bicubic LR against the HR, as test.py --eval_metrics computes it.
 
-    Same steps as data/sr_pairs.test_sample + SRGANModel.test: modcrop the HR, downscale it, resize the LR
+    Same steps as data/sr_pairs.test_sample + SRGANModel.test: modcrop the HR, downscale it, upscale the LR
     back to the HR size, score with util.metrics.sr_metrics (Y channel, `scale` border).
     """
     images = []
     for path in make_dataset(str(folder)):
         hr = sr_image.modcrop(sr_image.read_image(path), scale)
-        lr = sr_image.downscale(hr, scale)
-        w, h = lr.size
-        up = sr_image.resize_bicubic(lr, (w * scale, h * scale))
+        up = sr_image.upscale(sr_image.downscale(hr, scale), scale)
         try:
             score = sr_metrics(up.pixels, hr.pixels, border=scale)
         except ValueError as e:  # too small for the border and SSIM's window

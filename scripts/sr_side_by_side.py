@@ -101,7 +101,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if x + w > hr.size[0] or y + h > hr.size[1]:
         parser.error(f"--box {x},{y},{w},{h} leaves the {hr.size[0]}x{hr.size[1]} image")
     lr = sr_image.downscale(hr, scale)
-    W, H = hr.size
 
     def caption(label: str, image: sr_image.SRImage) -> str:
         score = sr_metrics(image.pixels, hr.pixels, border=scale)
@@ -110,7 +109,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     nearest = sr_image.SRImage(torch.nn.functional.interpolate(lr.pixels[None], scale_factor=scale,
                                                                mode="nearest")[0], None, 8)
     panels: List[Image.Image] = [panel(nearest, args.box, args.zoom, f"LR (x{scale} nearest)")]
-    bicubic = sr_image.resize_bicubic(lr, (W, H))
+    bicubic = sr_image.upscale(lr, scale)
     panels.append(panel(bicubic, args.box, args.zoom, caption("bicubic", bicubic)))
     with torch.no_grad():
         for label, net, _ in models:

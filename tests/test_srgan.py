@@ -198,7 +198,7 @@ def vgg22_weights(tmp_path_factory) -> Path:
 
 def _independent_vgg22(path: Path, x: torch.Tensor) -> torch.Tensor:
     features = torchvision.models.vgg19(weights=None).features[:9]
-    features.load_state_dict({k.removeprefix("features."): v for k, v in torch.load(path).items()})
+    features.load_state_dict({k.removeprefix("features."): v for k, v in torch.load(path, weights_only=True).items()})
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     return features(((x + 1) / 2 - mean) / std)
