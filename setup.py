@@ -15,7 +15,7 @@ setup(
     packages=["models", "data", "options", "util"],
     py_modules=["train", "test"],
     install_requires=[
-        "torch>=2.2,<3",
+        "torch>=2.6,<3",  # 2.6 pairs with torchvision 0.21; fused Adam on CPU since 2.4
         "torchvision>=0.21,<1",  # 0.21: decode_png returns 16-bit samples
         "numpy>=1.23,<3",
         "pillow>=9.1,<13",

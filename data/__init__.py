@@ -85,10 +85,20 @@ class EpochSampler(torch.utils.data.Sampler):
 
     The order is a permutation seeded by (base_seed, epoch), or 0..n-1 with --serial_batches; at most
     `limit` samples per epoch (--max_dataset_size: a different random subset each epoch, as the reference).
+
+    With `world_size` processes (DDP), every process draws the same permutation and `rank` takes positions
+    start + rank, start + rank + world_size, ...: the processes' k-th batches together are the k-th batch
+    of one process with a world_size times larger batch. Each process gets the same number of samples, so
+    none waits in a gradient all-reduce the others never reach: the last (count - start) mod world_size
+    positions of an epoch are left out (different samples each epoch, as the order changes).
     """
 
-    def __init__(self, size: int, shuffle: bool, base_seed: int, limit: float = math.inf) -> None:
+    def __init__(self, size: int, shuffle: bool, base_seed: int, limit: float = math.inf, rank: int = 0,
+                 world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
         self.size, self.shuffle, self.base_seed = size, shuffle, base_seed
+        self.rank, self.world_size = rank, world_size
         self.count = int(min(size, limit))
         self.epoch, self.start = 0, 0
 
@@ -103,13 +113,16 @@ class EpochSampler(torch.utils.data.Sampler):
         generator = torch.Generator().manual_seed(_mix(self.base_seed, self.epoch))
         return torch.randperm(self.size, generator=generator).tolist()
 
+    def _stop(self) -> int:
+        return self.start + (self.count - self.start) // self.world_size * self.world_size
+
     def __iter__(self) -> Iterator[Tuple[int, int]]:
         order = self.order()
-        for position in range(self.start, self.count):
+        for position in range(self.start + self.rank, self._stop(), self.world_size):
             yield order[position], _mix(self.base_seed, self.epoch, position, 1)
 
     def __len__(self) -> int:
-        return self.count - self.start
+        return (self._stop() - self.start) // self.world_size
 
 
 SKIPPED = "_skipped"  # key of a sample that could not be loaded under --skip_bad_images
@@ -153,9 +166,11 @@ class DatasetLoader:
     `set_epoch(epoch, start)` picks the epoch's order and where in it to begin; `position` is how many
     samples of the epoch have been handed out (skipped bad images included), which is what a checkpoint
     records to resume mid-epoch. `skipped` maps each image skipped under --skip_bad_images to the reason.
+    Under DDP (`rank`, `world_size`) this process loads its share of each batch (see `EpochSampler`), and
+    `position` counts the samples all processes have been handed.
     """
 
-    def __init__(self, opt: Any, dataset: Optional[BaseDataset] = None) -> None:
+    def __init__(self, opt: Any, dataset: Optional[BaseDataset] = None, rank: int = 0, world_size: int = 1) -> None:
         self.opt = opt
         self.dataset = dataset if dataset is not None else find_dataset_using_name(opt.dataset_mode)(opt)
         self.max_dataset_size: float = getattr(opt, "max_dataset_size", math.inf)
@@ -165,7 +180,7 @@ class DatasetLoader:
         seed = getattr(opt, "seed", None)
         self.sampler = EpochSampler(len(self.dataset), shuffle=not opt.serial_batches,
                                     base_seed=seed if seed is not None else secrets.randbits(62),
-                                    limit=self.max_dataset_size)
+                                    limit=self.max_dataset_size, rank=rank, world_size=world_size)
         # More workers than CPUs only adds contention (torch warns about it); the reference's default is 4.
         workers = min(int(opt.num_threads), os.cpu_count() or 1)
         extra: Dict[str, Any] = {}
@@ -209,7 +224,7 @@ class DatasetLoader:
         """Yield the batches of the current epoch from its start position; skipped images are logged once."""
         for batch in self.dataloader:
             skipped = batch.pop(SKIPPED)
-            self.position += len(skipped) + (len(batch["A"]) if "A" in batch else 0)
+            self.position += (len(skipped) + (len(batch["A"]) if "A" in batch else 0)) * self.sampler.world_size
             for path, reason in skipped:
                 if path not in self.skipped:
                     self.skipped[path] = reason
@@ -218,9 +233,10 @@ class DatasetLoader:
                 yield batch
 
 
-def create_dataset(opt: Any) -> DatasetLoader:
-    """Build, validate and wrap the dataset for `opt` (folders checked, first sample decoded and transformed)."""
+def create_dataset(opt: Any, rank: int = 0, world_size: int = 1) -> DatasetLoader:
+    """Build, validate and wrap the dataset for `opt` (folders checked, first sample decoded and transformed);
+    under DDP, the loader of process `rank` of `world_size`."""
     dataset = find_dataset_using_name(opt.dataset_mode)(opt)
     if not getattr(opt, "skip_bad_images", False):
         _probe_first_sample(dataset)
-    return DatasetLoader(opt, dataset)
+    return DatasetLoader(opt, dataset, rank=rank, world_size=world_size)

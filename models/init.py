@@ -31,7 +31,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0
             weight_init(weight.data, init_gain)
             if getattr(m, "bias", None) is not None:
                 init.constant_(m.bias.data, 0.0)
-        elif isinstance(m, nn.BatchNorm2d) and weight is not None:
+        elif isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm)) and weight is not None:
             # BatchNorm's weight is a per-channel scale, not a matrix: centre it on 1.
             init.normal_(m.weight.data, 1.0, init_gain)
             init.constant_(m.bias.data, 0.0)

@@ -161,6 +161,7 @@ class SRGANModel(BaseModel):
         if opt.lambda_perceptual > 0:
             self.criterionPerceptual = PerceptualLoss(opt.vgg_layer, opt.vgg_before_activation,
                                                       opt.vgg_weights).to(self.device)
+            self.auxiliary_networks.append(self.criterionPerceptual)
         self.optimizer_G = self.make_adam(self.netG.parameters())
         self.optimizer_D = self.make_adam(self.netD.parameters())
         self.optimizers = [self.optimizer_G, self.optimizer_D]
@@ -189,30 +190,33 @@ class SRGANModel(BaseModel):
         return x + torch.randn_like(x) * self.d_noise if self.d_noise > 0 else x
 
     def optimize_parameters(self) -> None:
-        self.forward()
+        with self.autocast():
+            self.forward()
         zero = torch.zeros((), device=self.device)
         if self.adversarial:
             self.set_requires_grad(self.netD, True)
             self.optimizer_D.zero_grad(set_to_none=True)
-            self.loss_D, self.loss_D_real, self.loss_D_fake = self.discriminator_loss(
-                self.netD, self._noisy(self.real_B), self._noisy(self.fake_B.detach()), self.criterionGAN_D)
-            self.loss_D.backward()
-            self.optimizer_D.step()
+            with self.autocast():
+                self.loss_D, self.loss_D_real, self.loss_D_fake = self.discriminator_loss(
+                    self.netD, self._noisy(self.real_B), self._noisy(self.fake_B.detach()), self.criterionGAN_D)
+            self.backward(self.loss_D, self.optimizer_D)
+            self.step(self.optimizer_D)
             self.set_requires_grad(self.netD, False)
         else:
             self.loss_D_real = self.loss_D_fake = zero
         self.optimizer_G.zero_grad(set_to_none=True)
-        pixel = F.mse_loss(self.fake_B, self.real_B)
-        if self.adversarial:
-            self.loss_G_pixel = pixel * self.opt.lambda_pixel
-            self.loss_G_perceptual = (self.criterionPerceptual(self.fake_B, self.real_B) * self.opt.lambda_perceptual
-                                      if self.criterionPerceptual is not None else zero)
-            self.loss_G_GAN = self.criterionGAN(self.netD(self._noisy(self.fake_B)), True) * self.opt.lambda_adv
-        else:  # the SRResNet stage: pixel MSE alone
-            self.loss_G_pixel, self.loss_G_perceptual, self.loss_G_GAN = pixel, zero, zero
-        self.loss_G = self.loss_G_pixel + self.loss_G_perceptual + self.loss_G_GAN
-        self.loss_G.backward()
-        self.optimizer_G.step()
+        with self.autocast():
+            pixel = F.mse_loss(self.fake_B, self.real_B)
+            if self.adversarial:
+                self.loss_G_pixel = pixel * self.opt.lambda_pixel
+                self.loss_G_perceptual = (self.criterionPerceptual(self.fake_B, self.real_B)
+                                          * self.opt.lambda_perceptual if self.criterionPerceptual is not None else zero)
+                self.loss_G_GAN = self.criterionGAN(self.netD(self._noisy(self.fake_B)), True) * self.opt.lambda_adv
+            else:  # the SRResNet stage: pixel MSE alone
+                self.loss_G_pixel, self.loss_G_perceptual, self.loss_G_GAN = pixel, zero, zero
+            self.loss_G = self.loss_G_pixel + self.loss_G_perceptual + self.loss_G_GAN
+        self.backward(self.loss_G, self.optimizer_G)
+        self.step(self.optimizer_G)
 
     def validate(self) -> Dict[str, float]:
         """Mean PSNR/SSIM (Y channel, `scale` border) of the generator on --val_dataroot's HR images."""
@@ -230,7 +234,8 @@ class SRGANModel(BaseModel):
 
     # ------------------------------------------------------------------ inference
     def _upscale(self, lr: sr_image.SRImage) -> sr_image.SRImage:
-        return super_resolve(self.netG, lr, self.scale, getattr(self.opt, "tile", 0),
+        with self.autocast():
+            return super_resolve(networks.unwrap(self.netG), lr, self.scale, getattr(self.opt, "tile", 0),
                              getattr(self.opt, "tile_pad", 40), self.device)
 
     def set_input(self, input: Dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ class TestModel(BaseModel):
         setattr(self, "netG" + opt.model_suffix, self.netG)
 
     def set_input(self, input: Dict[str, Any]) -> None:
-        self.real = input["A"].to(self.device, non_blocking=True)  # (N, input_nc, H, W)
+        self.real = self.accel.input(input["A"])  # (N, input_nc, H, W)
         self.image_paths = input["A_paths"]
 
     def forward(self) -> None:

@@ -11,7 +11,8 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
 import data
 import models
-from models import networks
+from models import acceleration, networks
+from util import distributed
 from util.errors import OptionError
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,17 @@ class BaseOptions:
         g.add_argument("--skip_bad_images", action="store_true",
                        help="log and skip images that cannot be read instead of stopping (they are counted)")
         g.add_argument("--display_winsize", type=int, default=256, help="display window size for visdom and HTML")
+        g = parser.add_argument_group("speed (docs/benchmarks.md has the measurements behind the defaults)")
+        g.add_argument("--amp", type=str, default="auto", choices=acceleration.AMP_MODES,
+                       help="mixed precision: auto is bf16 for training where the GPU/CPU computes bf16 natively, "
+                            "else none (fp32); test.py's auto is fp32, whose outputs match the reference's pixel for "
+                            "pixel; fp16 adds loss scaling")
+        g.add_argument("--channels_last", type=str, nargs="?", const="on", default="auto",
+                       choices=acceleration.CHANNELS_LAST_MODES,
+                       help="NHWC memory layout for the networks; auto follows the model's measured preference in "
+                            "training and is off in test.py")
+        g.add_argument("--compile", action="store_true",
+                       help="torch.compile the networks (minutes of compiling first; pays off on long runs)")
         g = parser.add_argument_group("additional")
         g.add_argument("--epoch", type=str, default="latest",
                        help="which epoch to load? set to latest to use latest cached model")
@@ -163,6 +175,19 @@ class BaseOptions:
                                   f"option names in braces, e.g. {{model}}_{{netG}}") from None
         opt.gpu_ids = tuple(parse_gpu_ids(opt.gpu_ids))
 
+    def resolve_devices(self, opt: Options) -> None:
+        """Settings that depend on the machine: this process's GPU under torchrun, and the 'auto' speed
+        settings, which are saved resolved (train_opt.json says what ran)."""
+        world = distributed.world_from_env() if self.is_train else distributed.World()
+        opt.gpu_ids = distributed.device_ids_for_rank(opt.gpu_ids, world)
+        if world.distributed and opt.norm == "syncbatch" and not opt.gpu_ids:
+            raise OptionError("--norm syncbatch synchronises batch statistics between GPU processes, and PyTorch's "
+                              "SyncBatchNorm has no CPU implementation: on CPU use --norm batch or instance")
+        opt.amp = acceleration.resolve_amp(opt.amp, opt.gpu_ids, training=self.is_train)
+        opt.channels_last = acceleration.resolve_channels_last(
+            opt.channels_last, models.MODELS.get(opt.model).prefers_channels_last, training=self.is_train,
+            norm=opt.norm)
+
     def validate(self, opt: Options) -> None:
         """Raise OptionError naming the first invalid option and what is allowed."""
         validate_common(opt)
@@ -174,6 +199,7 @@ class BaseOptions:
             self.resolve(opt)
             self.validate(opt)
             opt.gpu_ids = available_gpu_ids(opt.gpu_ids)
+            self.resolve_devices(opt)
         except OptionError as e:
             parser.error(str(e))
         opt.freeze()

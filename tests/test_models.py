@@ -32,8 +32,10 @@ TRAINABLE_MODELS = [name for name in MODELS.names() if name != "test"]
 
 
 def _common(tmp_path: Path) -> List[str]:
+    # fp32: these tests check exact properties (every parameter moves, bit-exact round trips); mixed precision
+    # has its own tests in test_acceleration.py.
     return ["--dataroot", str(tmp_path), "--gpu_ids", "-1", "--checkpoints_dir", str(tmp_path / "ck"), "--name", "t",
-            "--ngf", "8", "--ndf", "8", "--crop_size", str(SIDE), "--load_size", str(SIDE)]
+            "--ngf", "8", "--ndf", "8", "--crop_size", str(SIDE), "--load_size", str(SIDE), "--amp", "none"]
 
 
 def train_opt(tmp_path: Path, model: str, *extra: str):
@@ -273,6 +275,7 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path, model_name: str) -> None:
 
     torch.manual_seed(123)
     fresh = create_model(opt)
+    fresh.setup(opt)  # the same --channels_last layout: outputs then compare bit for bit
     differs = [name for (name, a), (_, b) in zip(model.named_networks(), fresh.named_networks())
                if any(not torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())]
     assert differs == model.model_names, "the fresh model should start from other weights"
