@@ -3,7 +3,9 @@
 
 Why these defaults (measured with scripts/benchmark.py, figures in docs/benchmarks.md):
 - `--amp auto` trains in bf16 where the hardware multiplies bf16 natively (CUDA GPUs of compute capability 8
-  and later; CPUs with AVX512-BF16 or AMX), else fp32; test.py's auto is fp32 (the reference's exact images). bf16 keeps fp32's exponent range, so it needs no loss
+  and later; CPUs with AVX512-BF16 or AMX), else fp32; test.py's auto is fp32 (the reference's exact images)
+  except for models whose bf16 outputs score the same (`BaseModel.bf16_inference`: SRGAN, Set5/Set14 PSNR
+  within 0.01 dB), where it halves time and memory. bf16 keeps fp32's exponent range, so it needs no loss
   scaling; fp16 (`--amp fp16`) does, and gets a GradScaler per optimiser.
 - `--channels_last auto` follows the model's measured preference (`BaseModel.prefers_channels_last`):
   oneDNN and cuDNN run most convolutions faster on NHWC tensors, but reflection padding (the CycleGAN
@@ -47,15 +49,16 @@ def cuda_has_native_bf16(device_index: int) -> bool:
     return torch.cuda.get_device_capability(device_index)[0] >= 8
 
 
-def resolve_amp(requested: str, gpu_ids: tuple, training: bool = True) -> str:
+def resolve_amp(requested: str, gpu_ids: tuple, training: bool = True, bf16_inference: bool = False) -> str:
     """'auto' -> 'bf16' or 'none' for the device; explicit choices are checked against it.
 
-    Inference's 'auto' is fp32: bf16 moves output pixels by a few levels, and people applying the
-    reference's published generators expect its images exactly. `--amp bf16` at test time is the faster choice.
+    Inference's 'auto' is fp32 unless the model's bf16 outputs were measured to score the same
+    (`bf16_inference`): bf16 moves output pixels by a few levels, and people applying the reference's
+    published generators expect its images exactly. `--amp bf16` at test time is the faster choice.
     """
     if requested not in AMP_MODES:
         raise OptionError(f"--amp {requested!r}: choose one of {', '.join(AMP_MODES)}")
-    if requested == "auto" and not training:
+    if requested == "auto" and not (training or bf16_inference):
         return "none"
     if requested == "auto":
         native = cuda_has_native_bf16(gpu_ids[0]) if gpu_ids else cpu_has_native_bf16()

@@ -6,6 +6,7 @@ Network files are plain state_dicts saved from CPU, loadable by the reference an
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from abc import ABC, abstractmethod
@@ -40,6 +41,8 @@ class BaseModel(ABC):
     upscales: bool = False
     # `--channels_last auto`: whether NHWC made this model's training step faster (scripts/benchmark.py).
     prefers_channels_last: bool = True
+    # test.py's `--amp auto`: whether bf16 outputs were measured to score as fp32's (else inference is fp32).
+    bf16_inference: bool = False
 
     def __init__(self, opt: Any):
         self.opt = opt
@@ -125,6 +128,13 @@ class BaseModel(ABC):
         """Mixed precision (--amp) for forward passes and losses; backward runs outside it."""
         return self.accel.autocast()
 
+    def inference_context(self) -> ContextManager[Any]:
+        """What `test()` runs the networks under: no gradients, the --amp precision."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.no_grad())
+        stack.enter_context(self.autocast())
+        return stack
+
     def backward(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """`loss.backward()`, scaled for `optimizer` under --amp fp16."""
         scaler = self._scaler(optimizer)
@@ -157,7 +167,7 @@ class BaseModel(ABC):
 
     def test(self) -> None:
         """Forward without gradients, then `compute_visuals`."""
-        with torch.no_grad(), self.autocast():
+        with self.inference_context():
             self.forward()
             self.compute_visuals()
 

@@ -85,7 +85,7 @@ def super_resolve(
     x = lr.pixels.unsqueeze(0) * 2 - 1  # (1, C, h, w) in [-1, 1]
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
-    sr = ((upscale(net, x, scale, tile, tile_pad, device) + 1) / 2).clamp(0, 1)  # (1, 3, H, W) on the CPU
+    sr = upscale(net, x, scale, tile, tile_pad, device).add_(1).div_(2).clamp_(0, 1)  # (1, 3, H, W) on the CPU
     if lr.channels == 1:
         sr = luma(sr)
     alpha = None if lr.alpha is None else sr_image.upscale(sr_image.SRImage(lr.alpha, None, lr.bit_depth), scale).pixels

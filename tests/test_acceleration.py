@@ -57,6 +57,14 @@ def test_auto_amp_follows_the_hardware(monkeypatch) -> None:
         acceleration.resolve_amp("bf16", (0,))
 
 
+def test_inference_is_fp32_unless_the_model_measured_bf16(monkeypatch) -> None:
+    monkeypatch.setattr(acceleration, "cpu_has_native_bf16", lambda: True)
+    assert acceleration.resolve_amp("auto", (), training=False) == "none"  # the reference's exact images
+    assert acceleration.resolve_amp("auto", (), training=False, bf16_inference=True) == "bf16"
+    assert [n for n in MODELS.names() if MODELS.get(n).bf16_inference] == ["srgan"]
+    assert acceleration.resolve_channels_last("auto", True, training=False) == "off"
+
+
 def test_options_save_the_resolved_settings(tmp_path) -> None:
     opt = _opt(tmp_path, "cycle_gan", "--amp", "auto")
     assert opt.amp in ("bf16", "none") and opt.amp == acceleration.resolve_amp("auto", ())

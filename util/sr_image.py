@@ -127,7 +127,11 @@ def quantize(x: torch.Tensor, bit_depth: int) -> torch.Tensor:
     if bit_depth not in _BIT_DEPTHS:
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
     levels = float(2**bit_depth - 1)
-    return (torch.round(x.detach().to(torch.float64).clamp(0.0, 1.0) * levels) / levels).to(x.dtype)
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    # In slices of 4M values: a float64 copy of a whole 8K output at once would take 0.8 GB.
+    for src, dst in zip(x.detach().reshape(-1).split(1 << 22), out.view(-1).split(1 << 22)):
+        dst.copy_(src.to(torch.float64).clamp_(0.0, 1.0).mul_(levels).round_().div_(levels))
+    return out
 
 
 def _to_uint(x: torch.Tensor, bit_depth: int) -> np.ndarray:
