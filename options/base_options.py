@@ -127,7 +127,7 @@ class BaseOptions:
         g.add_argument("--amp", type=str, default="auto", choices=acceleration.AMP_MODES,
                        help="mixed precision: auto is bf16 for training where the GPU/CPU computes bf16 natively, "
                             "else none (fp32); test.py's auto is fp32, whose outputs match the reference's pixel for "
-                            "pixel; fp16 adds loss scaling")
+                            "pixel, except for srgan (bf16 scores the same); fp16 adds loss scaling")
         g.add_argument("--channels_last", type=str, nargs="?", const="on", default="auto",
                        choices=acceleration.CHANNELS_LAST_MODES,
                        help="NHWC memory layout for the networks; auto follows the model's measured preference in "
@@ -183,10 +183,11 @@ class BaseOptions:
         if world.distributed and opt.norm == "syncbatch" and not opt.gpu_ids:
             raise OptionError("--norm syncbatch synchronises batch statistics between GPU processes, and PyTorch's "
                               "SyncBatchNorm has no CPU implementation: on CPU use --norm batch or instance")
-        opt.amp = acceleration.resolve_amp(opt.amp, opt.gpu_ids, training=self.is_train)
+        model = models.MODELS.get(opt.model)
+        opt.amp = acceleration.resolve_amp(opt.amp, opt.gpu_ids, training=self.is_train,
+                                           bf16_inference=model.bf16_inference)
         opt.channels_last = acceleration.resolve_channels_last(
-            opt.channels_last, models.MODELS.get(opt.model).prefers_channels_last, training=self.is_train,
-            norm=opt.norm)
+            opt.channels_last, model.prefers_channels_last, training=self.is_train, norm=opt.norm)
 
     def validate(self, opt: Options) -> None:
         """Raise OptionError naming the first invalid option and what is allowed."""
