@@ -91,7 +91,7 @@ class SRGANModel(BaseModel):
             g.add_argument("--eval_metrics", action="store_true",
                            help="the images are HR: make their LR by bicubic downscaling and report PSNR/SSIM (Y "
                                 "channel, --scale border pixels cropped) for the model and for bicubic upscaling")
-            g.add_argument("--tile", type=int, default=256,
+            g.add_argument("--tile", type=int, default=192,
                            help="upscale in tiles of this many LR pixels, so memory stays bounded; 0: whole image")
             g.add_argument("--tile_pad", type=int, default=40,
                            help="LR pixels of context around each tile (40 covers SRResNet's receptive field)")

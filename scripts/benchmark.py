@@ -106,7 +106,7 @@ COMPILE_WARMUP = 5  # compiling takes the first steps; they must not be timed
 SR_SCALE = 4
 SR_PHOTO_SIZE = (1920, 1080)
 SR_SETTINGS: Dict[str, Dict[str, int]] = {
-    "default": {"downscale": 1, "tile": 256},  # tile 256: test.py's default
+    "default": {"downscale": 1, "tile": 192},  # tile 192: test.py's default
     "small": {"downscale": 4, "tile": 128},  # 480x270: a 256 tile would hold most of it
 }
 SR_MODES = ("tiled", "whole")
