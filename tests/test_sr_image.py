@@ -392,3 +392,23 @@ def test_alpha_is_resized_separately() -> None:
 def test_resize_rejects_bad_size() -> None:
     with pytest.raises(ValueError, match="positive ints"):
         resize_bicubic(SRImage(torch.rand(3, 4, 4)), (0, 4))
+
+
+def test_pixel_conversions_in_slices_match_the_whole_image_formula() -> None:
+    """_to_uint/_from_uint/quantize work a slice of rows at a time (bounded memory on 8K images); the result
+    must be the whole-image float64 formula's, across slice boundaries, and the input must stay untouched."""
+    from util.sr_image import _from_uint, _rows_per_slice, _to_uint
+
+    x = torch.rand(3, 1500, 1200, dtype=torch.float64) * 1.2 - 0.1  # (C, H, W), some values out of [0, 1]
+    assert _rows_per_slice(3 * 1200) < 1500  # more than one slice
+    original = x.clone()
+    for bits, dtype in ((8, np.uint8), (16, np.uint16)):
+        levels = 2**bits - 1
+        expected = torch.round(x.clamp(0, 1) * levels).permute(1, 2, 0).numpy().astype(dtype)
+        got = _to_uint(x, bits)
+        assert got.dtype == dtype and np.array_equal(got, expected)
+        back = _from_uint(got, bits)
+        assert back.dtype == torch.float32 and torch.equal(
+            back, (torch.from_numpy(expected.astype(np.float64)).permute(2, 0, 1) / levels).to(torch.float32))
+        assert torch.equal(quantize(x, bits), torch.round(x.clamp(0, 1) * levels) / levels)
+    assert torch.equal(x, original)

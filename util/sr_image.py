@@ -130,28 +130,47 @@ def quantize(x: torch.Tensor, bit_depth: int) -> torch.Tensor:
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     # In slices of 4M values: a float64 copy of a whole 8K output at once would take 0.8 GB.
     for src, dst in zip(x.detach().reshape(-1).split(1 << 22), out.view(-1).split(1 << 22)):
-        dst.copy_(src.to(torch.float64).clamp_(0.0, 1.0).mul_(levels).round_().div_(levels))
+        dst.copy_(src.to(torch.float64, copy=True).clamp_(0.0, 1.0).mul_(levels).round_().div_(levels))
     return out
 
 
 def _to_uint(x: torch.Tensor, bit_depth: int) -> np.ndarray:
-    """`(C, H, W)` float in [0, 1] -> `(H, W, C)` uint8 / uint16 array, rounded (not truncated) and clamped."""
+    """`(C, H, W)` float in [0, 1] -> `(H, W, C)` uint8 / uint16 array, rounded (not truncated) and clamped.
+
+    Computed in float64, a slice of rows at a time: whole, the float64 copies of an 8K output took 2.4 GB.
+    """
     if not bool(torch.isfinite(x).all()):
         raise ValueError("image values contain NaN or infinity; cannot convert them to pixels")
     levels = float(2**bit_depth - 1)
-    k = torch.round(x.detach().cpu().to(torch.float64).clamp(0.0, 1.0) * levels)  # (C, H, W)
-    dtype = np.uint8 if bit_depth == 8 else np.uint16
-    return np.ascontiguousarray(k.permute(1, 2, 0).numpy().astype(dtype))  # (H, W, C)
+    src = x.detach().cpu()  # (C, H, W)
+    channels, height, width = src.shape
+    out = np.empty((height, width, channels), dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    for y0 in range(0, height, _rows_per_slice(channels * width)):
+        k = src[:, y0:y0 + _rows_per_slice(channels * width)].to(torch.float64, copy=True)
+        k.clamp_(0.0, 1.0).mul_(levels).round_()
+        out[y0:y0 + k.shape[1]] = k.permute(1, 2, 0).numpy()
+    return out
+
+
+def _rows_per_slice(values_per_row: int) -> int:
+    """Rows of an image converted at a time: about 4M values (32 MB in float64)."""
+    return max(1, (1 << 22) // max(1, values_per_row))
 
 
 def _from_uint(values: np.ndarray, bit_depth: int) -> torch.Tensor:
-    """`(H, W)` or `(H, W, C)` integer array on the 0..2^bits-1 scale -> `(C, H, W)` float32 in [0, 1]."""
-    v = np.asarray(values, dtype=np.float64)
+    """`(H, W)` or `(H, W, C)` integer array on the 0..2^bits-1 scale -> `(C, H, W)` float32 in [0, 1]
+    (divided in float64, a slice of rows at a time)."""
+    v = np.asarray(values)
     if v.ndim == 2:
         v = v[:, :, None]
     levels = float(2**bit_depth - 1)
-    t = torch.from_numpy(np.ascontiguousarray(v.transpose(2, 0, 1)) / levels)  # (C, H, W)
-    return t.to(torch.float32)
+    height, width, channels = v.shape
+    out = torch.empty((channels, height, width), dtype=torch.float32)
+    rows = _rows_per_slice(channels * width)
+    for y0 in range(0, height, rows):
+        chunk = torch.from_numpy(np.ascontiguousarray(v[y0:y0 + rows].transpose(2, 0, 1), dtype=np.float64))
+        out[:, y0:y0 + rows] = chunk / levels
+    return out
 
 
 # ---- reading -------------------------------------------------------------------------------------------------
