@@ -180,27 +180,26 @@ def import_tree(tree_root: str) -> Path:
     return origin.parent.parent
 
 
-def train_options(spec: Dict[str, Any], model: str, flags: Sequence[str], tmp: str) -> Any:
-    """Parse the tree's TrainOptions as train.py would, with an empty dataroot (no data is read)."""
-    import options
-
+def _base_args(spec: Dict[str, Any], tmp: str) -> List[str]:
+    """Flags every measurement passes: an empty dataroot (no data is read), the device, a scratch folder."""
     dataroot = os.path.join(tmp, "data")
     os.makedirs(dataroot, exist_ok=True)
-    args = ["--dataroot", dataroot, "--gpu_ids", "0" if spec["device"] == "cuda" else "-1",
-            "--checkpoints_dir", os.path.join(tmp, "checkpoints"), "--name", "bench", "--display_id", "0",
-            "--model", model, *flags]
-    return options.TrainOptions().parse(args)
+    return ["--dataroot", dataroot, "--gpu_ids", "0" if spec["device"] == "cuda" else "-1",
+            "--checkpoints_dir", os.path.join(tmp, "checkpoints"), "--name", "bench"]
+
+
+def train_options(spec: Dict[str, Any], model: str, flags: Sequence[str], tmp: str) -> Any:
+    """Parse the tree's TrainOptions as train.py would."""
+    import options
+
+    return options.TrainOptions().parse([*_base_args(spec, tmp), "--display_id", "0", "--model", model, *flags])
 
 
 def test_options(spec: Dict[str, Any], flags: Sequence[str], tmp: str) -> Any:
     """Parse the tree's TestOptions as test.py would (test-time defaults: --amp, --channels_last, --tile)."""
     import options
 
-    dataroot = os.path.join(tmp, "data")
-    os.makedirs(dataroot, exist_ok=True)
-    args = ["--dataroot", dataroot, "--gpu_ids", "0" if spec["device"] == "cuda" else "-1",
-            "--checkpoints_dir", os.path.join(tmp, "checkpoints"), "--name", "bench", *flags]
-    return options.TestOptions().parse(args)
+    return options.TestOptions().parse([*_base_args(spec, tmp), *flags])
 
 
 def synthetic_batch(opt: Any) -> Dict[str, Any]:

@@ -145,8 +145,9 @@ def _to_uint(x: torch.Tensor, bit_depth: int) -> np.ndarray:
     src = x.detach().cpu()  # (C, H, W)
     channels, height, width = src.shape
     out = np.empty((height, width, channels), dtype=np.uint8 if bit_depth == 8 else np.uint16)
-    for y0 in range(0, height, _rows_per_slice(channels * width)):
-        k = src[:, y0:y0 + _rows_per_slice(channels * width)].to(torch.float64, copy=True)
+    rows = _rows_per_slice(channels * width)
+    for y0 in range(0, height, rows):
+        k = src[:, y0:y0 + rows].to(torch.float64, copy=True)
         k.clamp_(0.0, 1.0).mul_(levels).round_()
         out[y0:y0 + k.shape[1]] = k.permute(1, 2, 0).numpy()
     return out
