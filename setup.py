@@ -3,7 +3,7 @@
 The packages keep the reference's top-level names (`models`, `data`, `options`, `util`) so that commands
 and imports people know from pytorch-CycleGAN-and-pix2pix keep working.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="gan-translate",
@@ -12,12 +12,16 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["models", "data", "options", "util"],
+    # Sub-packages too (util.reports, ...): a plain list would leave them out of a non-editable install.
+    packages=find_packages(include=["models", "models.*", "data", "data.*", "options", "options.*", "util", "util.*"]),
     py_modules=["train", "test"],
     install_requires=[
         "torch>=2.6,<3",  # 2.6 pairs with torchvision 0.21; fused Adam on CPU since 2.4
-        "torchvision>=0.21,<1",  # 0.21: decode_png returns 16-bit samples
+        "torchvision>=0.21,<1",  # 0.21: decode_png returns 16-bit samples (the tests' independent PNG decoder)
         "numpy>=1.23,<3",
+        # 16-bit colour PNGs (read and written exactly; PIL keeps 8 bits of them). 4.10: built for numpy 2.
+        "opencv-python-headless>=4.10,<6",
+        "pypng>=0.20220715.0,<1",  # 16-bit grey + alpha PNGs, the one kind OpenCV cannot write
         "pillow>=9.1,<13",
         "dominate>=2.6,<3",
         "visdom>=0.2.4,<0.3",
@@ -27,6 +31,7 @@ setup(
     ],
     extras_require={
         "tensorboard": ["tensorboard>=2.12,<3"],
-        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3"],
+        # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
+        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3"],
     },
 )

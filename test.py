@@ -18,7 +18,7 @@ from data import create_dataset
 from models import create_model
 from options.test_options import TestOptions
 from util.cli import run_cli, seed_everything
-from util.html import HTML
+from util.reports import HTML
 
 logger = logging.getLogger("test")
 

@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
-import subprocess
 import sys
 import time
 from typing import Optional, Sequence
 
 from data import create_dataset
-from models import MODELS, create_model
+from models import create_model, network_options, train_state
 from options.train_options import TrainOptions
-from util import distributed, train_state
+from util import distributed
 from util.cli import run_cli, seed_everything
-from util.errors import CheckpointError, TrainingError
-from util.fileio import remove_stale_temp_files
+from util.errors import TrainingError
 from util.stop import GracefulStop
-from util.visualizer import Visualizer
+from util.reports import Visualizer
 
 logger = logging.getLogger("train")
 
@@ -42,56 +39,28 @@ def crossed(before: int, after: int, freq: int) -> bool:
     return after // freq > before // freq
 
 
-def resume_command(argv: Optional[Sequence[str]], world: distributed.World = distributed.World()) -> str:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--continue_train" not in args:
-        args.append("--continue_train")
-    launcher = f"torchrun --nproc_per_node {world.local_size} " if world.distributed else "python "
-    return launcher + "train.py " + " ".join(shlex.quote(a) for a in args)
-
-
-def launch_processes(argv: Optional[Sequence[str]], nproc: int) -> int:
-    """`--gpu_ids 0,1` outside torchrun: run this same command under torchrun, one process per GPU."""
-    command = distributed.launch_command(os.path.abspath(__file__), list(sys.argv[1:] if argv is None else argv),
-                                         nproc)
-    logger.info("%d GPUs: starting one training process each with\n  %s", nproc, shlex.join(command))
-    return subprocess.call(command)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    world = distributed.world_from_env()
-    if not world.is_main:
+    if not distributed.world_from_env().is_main:
         logging.getLogger().setLevel(logging.ERROR)  # rank 0 alone logs progress and warnings
+    argv = list(sys.argv[1:] if argv is None else argv)
     options = TrainOptions()
     opt = options.parse(argv)
-    if len(opt.gpu_ids) > 1 and not world.distributed:
-        return launch_processes(argv, len(opt.gpu_ids))
-    if opt.gpu_ids:
+    placement = options.placement
+    if placement.needs_launch:
+        return distributed.relaunch(os.path.abspath(__file__), argv, len(opt.gpu_ids))
+    if placement.use_cuda:
         import torch
 
-        torch.cuda.set_device(opt.gpu_ids[0])  # before NCCL starts: each rank on its own GPU
-    distributed.init(world, use_cuda=bool(opt.gpu_ids))
+        torch.cuda.set_device(placement.device)  # before NCCL starts: each rank on its own GPU
+    distributed.init(placement.world, use_cuda=placement.use_cuda)
     try:
-        return train(opt, options, world, argv)
+        return train(opt, options, placement.world, argv)
     finally:
         distributed.shutdown()
 
 
-def train(opt, options: TrainOptions, world: distributed.World, argv: Optional[Sequence[str]]) -> int:
-    save_dir = os.path.join(opt.checkpoints_dir, opt.name)
-    train_state.check_writable(save_dir)
-    if world.is_main:
-        remove_stale_temp_files(save_dir)
-    state = None
-    resumable = opt.continue_train and opt.epoch == "latest" and opt.load_iter == 0
-    has_state = resumable and os.path.isfile(train_state.state_path(save_dir))
-    if distributed.any_rank(has_state) and not distributed.all_ranks(has_state):
-        raise CheckpointError(f"{train_state.state_path(save_dir)} is missing on some nodes: put --checkpoints_dir "
-                              f"on storage all nodes share to resume a multi-node run")
-    distributed.barrier()  # no rank reads the checkpoint folder while rank 0 still tidies it
-    if has_state:
-        state = train_state.load(save_dir)
-        train_state.check_compatible(state["options"], opt, MODELS.get(opt.model).network_options)
+def train(opt, options: TrainOptions, world: distributed.World, argv: Sequence[str]) -> int:
+    state = train_state.prepare_resume(opt, world, network_options(opt))
     seed_everything(opt.seed)  # the same on every rank: equal initial weights
     dataset = create_dataset(opt, world.rank, world.size)  # checks the data before any network is built
     dataset.set_base_seed(distributed.broadcast_int(dataset.base_seed))  # one sample order for all ranks
@@ -99,15 +68,7 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Optional[S
     logger.info("The number of training images = %d", dataset_size)
     model = create_model(opt)
     model.setup(opt, load_networks=state is None)
-    epoch, position, total_iters = opt.epoch_count, 0, 0
-    if state is not None:
-        epoch, position, total_iters = train_state.restore(model, dataset, state)
-        logger.info("resuming at epoch %d, sample %d of %d (from %s)", epoch, position, dataset_size,
-                    train_state.state_path(save_dir))
-    elif opt.continue_train:
-        logger.warning("no training state in %s: networks loaded from the '%s' files, optimisers start afresh "
-                       "at --epoch_count %d", save_dir, opt.epoch if opt.load_iter == 0 else opt.load_iter,
-                       opt.epoch_count)
+    epoch, position, total_iters = train_state.start_position(model, dataset, state, opt)
     distributed.diverge_random_streams(world)  # dropout and image pools differ between ranks
     if world.distributed:
         logger.info("DDP: %d processes x --batch_size %d = %d images per step", world.size, opt.batch_size,
@@ -118,6 +79,8 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Optional[S
     else:
         visualizer = None
     checkpoint = train_state.Checkpointer(model, dataset, opt)
+    save_dir = model.save_dir
+    resume = distributed.resume_command("train.py", argv, world)
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     run_start = time.time()
 
@@ -165,7 +128,7 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Optional[S
                 if distributed.any_rank(stop.requested):
                     save(["latest"], epoch, dataset.position)
                     logger.warning("stopped at epoch %d, sample %d; state saved in %s. Resume with:\n  %s", epoch,
-                                   dataset.position, save_dir, resume_command(argv, world))
+                                   dataset.position, save_dir, resume)
                     return stop.exit_code
                 iter_data_time = time.time()
 
@@ -184,7 +147,7 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Optional[S
             logger.info("End of epoch %d / %d \t Time Taken: %d sec", epoch, last_epoch, time.time() - epoch_start)
             if stopping:
                 logger.warning("stopped after epoch %d; state saved in %s. Resume with:\n  %s", epoch, save_dir,
-                               resume_command(argv, world))
+                               resume)
                 return stop.exit_code
     return 0
 

@@ -8,7 +8,6 @@ flip. The returned 'A' is always the network input: with --direction BtoA the pa
 from __future__ import annotations
 
 import logging
-import math
 import os
 from typing import Any, Dict, List, Tuple
 
@@ -115,13 +114,13 @@ class AlignedDataset(BaseDataset):
 
     def __init__(self, opt: Any) -> None:
         super().__init__(opt)
-        self.pairs = _find_pairs(opt.dataroot, opt.phase, getattr(opt, "max_dataset_size", math.inf))
+        self.pairs = _find_pairs(opt.dataroot, opt.phase, opt.max_dataset_size)
         self.btoa = opt.direction == "BtoA"
         # Channels of the stored A and B images: in BtoA the stored A is what the network outputs.
         self.input_nc = opt.output_nc if self.btoa else opt.input_nc
         self.output_nc = opt.input_nc if self.btoa else opt.output_nc
-        self.scale = sr_pairs.sr_scale(opt)
-        if self.scale is not None and isinstance(self.pairs, _SideBySidePairs):
+        self.scale: int = opt.sr_scale  # 0 unless the model upscales (data/sr_pairs)
+        if self.scale and isinstance(self.pairs, _SideBySidePairs):
             raise DataError(f"super-resolution pairs differ in size, so they cannot share one side-by-side file: "
                             f"put LR images in {os.path.join(opt.dataroot, opt.phase + 'A')}/ and HR images with "
                             f"the same names in {os.path.join(opt.dataroot, opt.phase + 'B')}/")
@@ -130,7 +129,7 @@ class AlignedDataset(BaseDataset):
         return len(self.pairs)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        if self.scale is not None:
+        if self.scale:
             return self._sr_item(index)
         img_a, img_b, path_a, path_b = self.pairs.load(index)
         params = get_params(self.opt, img_a.size)

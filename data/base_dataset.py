@@ -25,7 +25,6 @@ import torchvision.transforms as transforms
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from models.generators import size_divisor as generator_size_divisor
 from util.errors import DataError
 from util.registry import Registry
 
@@ -70,8 +69,12 @@ class BaseDataset(data.Dataset, abc.ABC):
 
 
 def size_divisor(opt: Any) -> int:
-    """H and W the generator `opt.netG` can take must be multiples of this (a U-Net 256 halves 8 times)."""
-    return generator_size_divisor(opt.netG)
+    """H and W the generator `opt.netG` can take must be multiples of this (a U-Net 256 halves 8 times).
+
+    options/ resolves it from the generator's registration (models.BaseModel.data_options): data/ never
+    imports models.
+    """
+    return opt.size_divisor
 
 
 def get_params(opt: Any, size: Tuple[int, int]) -> Params:

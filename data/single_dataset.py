@@ -5,7 +5,6 @@ image to train on, or at test time an LR image to upscale (an HR image with --ev
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Dict
 
 from data import sr_pairs
@@ -19,12 +18,12 @@ class SingleDataset(BaseDataset):
 
     def __init__(self, opt: Any) -> None:
         super().__init__(opt)
-        self.A_paths = make_dataset(opt.dataroot, getattr(opt, "max_dataset_size", math.inf))
+        self.A_paths = make_dataset(opt.dataroot, opt.max_dataset_size)
         # Same channel rule as the reference, so its test commands give the same inputs.
         input_nc = opt.output_nc if opt.direction == "BtoA" else opt.input_nc
         self.transform = get_transform(opt, grayscale=input_nc == 1)
-        self.scale = sr_pairs.sr_scale(opt)
-        if self.scale is not None and opt.isTrain and opt.preprocess == "crop" and self.A_paths:
+        self.scale: int = opt.sr_scale  # 0 unless the model upscales (data/sr_pairs)
+        if self.scale and opt.isTrain and opt.preprocess == "crop" and self.A_paths:
             self.A_paths = sr_pairs.large_enough(self.A_paths, opt.crop_size)
 
     def __len__(self) -> int:
@@ -32,7 +31,7 @@ class SingleDataset(BaseDataset):
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.A_paths[index]
-        if self.scale is not None:
+        if self.scale:
             if not self.opt.isTrain:
                 return sr_pairs.test_sample(self.opt, path)
             return sr_pairs.training_sample_from_hr(load_image(path, "RGB"), self.opt, path)

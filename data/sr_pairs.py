@@ -1,6 +1,7 @@
 """Super-resolution samples: (LR, HR) pairs for training and evaluation.
 
-Active when the model defines `--scale` (`--model srgan`); the dataset modes then produce:
+Active when the model upscales: `opt.sr_scale` > 0, which options/ resolves from the model (`--model srgan`'s
+--scale; models never reach data/ otherwise). The dataset modes then produce:
   single   HR images only: a random HR crop of --crop_size (or the whole image, modcropped, with
            --preprocess none), random horizontal/vertical flips and 90-degree rotations (unless --no_flip), and
            the LR made by bicubic downscaling with antialiasing (PIL's BICUBIC reproduces MATLAB's imresize, the
@@ -10,7 +11,7 @@ Active when the model defines `--scale` (`--model srgan`); the dataset modes the
            (x, y) pairs with the HR crop at (x * scale, y * scale).
 Both images are in the toolkit's range [-1, 1] (the paper feeds LR in [0, 1]; the difference is an affine
 map the first convolution absorbs), 'A' is the LR (N, C, h, w) and 'B' the HR (N, C, h * scale, w * scale).
-At test time the images are read by util.sr_image, which keeps alpha, greyscale and 16-bit depth.
+At test time the images are read by util.images.read_image, which keeps alpha, greyscale and 16-bit depth.
 """
 from __future__ import annotations
 
@@ -23,16 +24,10 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from util import sr_image
 from util.errors import DataError
+from util.images import bicubic_downscale, modcrop, read_image
 
 logger = logging.getLogger(__name__)
-
-
-def sr_scale(opt: Any) -> Optional[int]:
-    """The upscaling factor when the model is a super-resolution one, else None."""
-    scale = getattr(opt, "scale", None)
-    return int(scale) if scale else None
 
 
 def large_enough(paths: List[str], crop_size: int) -> List[str]:
@@ -78,11 +73,6 @@ def _draw_flips(opt: Any) -> Tuple[bool, bool, bool]:
     return (random.random() < 0.5, random.random() < 0.5, random.random() < 0.5)
 
 
-def _modcrop(img: Image.Image, scale: int) -> Image.Image:
-    w, h = img.size
-    return img.crop((0, 0, w - w % scale, h - h % scale))
-
-
 def bicubic_lr(hr: Image.Image, scale: int) -> Image.Image:
     """The LR of an HR image whose sides are multiples of `scale`: antialiased bicubic downscaling."""
     w, h = hr.size
@@ -99,10 +89,9 @@ def _random_corner(size: Tuple[int, int], crop: int, path: str, too_small: str) 
 
 def training_sample_from_hr(hr: Image.Image, opt: Any, path: str) -> Dict[str, Any]:
     """A training pair from one HR image (python `random` is seeded per sample by the loader)."""
-    scale = sr_scale(opt)
-    assert scale is not None
+    scale = opt.sr_scale
     if opt.preprocess == "none":
-        hr = _modcrop(hr, scale)
+        hr = modcrop(hr, scale)
     else:
         size = opt.crop_size
         x, y = _random_corner(hr.size, size, path, f"the image is {{}}, smaller than --crop_size {size}")
@@ -115,10 +104,9 @@ def training_sample_from_hr(hr: Image.Image, opt: Any, path: str) -> Dict[str, A
 def training_sample_from_pair(lr: Image.Image, hr: Image.Image, opt: Any, lr_path: str,
                               hr_path: str) -> Dict[str, Any]:
     """A training pair from an LR file and its HR partner, cropped at corresponding places."""
-    scale = sr_scale(opt)
-    assert scale is not None
+    scale = opt.sr_scale
     check_pair_sizes(lr.size, hr.size, scale, lr_path, hr_path)
-    hr = _modcrop(hr, scale)
+    hr = modcrop(hr, scale)
     if opt.preprocess != "none":
         lr_size = opt.crop_size // scale
         x, y = _random_corner(lr.size, lr_size, lr_path,
@@ -139,26 +127,25 @@ def check_pair_sizes(lr_size: Tuple[int, int], hr_size: Tuple[int, int], scale: 
 
 
 def test_sample(opt: Any, path: str, hr_path: Optional[str] = None) -> Dict[str, Any]:
-    """An inference sample, read without losing alpha, greyscale or bit depth (util.sr_image).
+    """An inference sample, read without losing alpha, greyscale or bit depth (util.images.read_image).
 
-    Without `--eval_metrics` the image at `path` is the LR to upscale. With it, `path` is an HR image (or
-    `hr_path` is, for an LR/HR pair) and the LR is made by the same bicubic degradation as in training.
-    'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus
-    'A_alpha' (1, h, w) when the LR has an alpha channel and 'bit_depth'.
+    Without `--eval_metrics` (`opt.sr_test_hr` False) the image at `path` is the LR to upscale. With it, `path`
+    is an HR image (or `hr_path` is, for an LR/HR pair) and the LR is made by the same bicubic degradation as in
+    training. 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
+    (1, h, w) when the LR has an alpha channel and 'bit_depth'.
     """
-    scale = sr_scale(opt)
-    assert scale is not None
+    scale = opt.sr_scale
     sample: Dict[str, Any] = {"A_paths": path}
-    if getattr(opt, "eval_metrics", False):
-        hr = sr_image.modcrop(sr_image.read_image(hr_path or path), scale)
+    if opt.sr_test_hr:
+        hr = modcrop(read_image(hr_path or path), scale)
         if hr_path is None:
-            lr = sr_image.downscale(hr, scale)
+            lr = bicubic_downscale(hr, scale)
         else:
-            lr = sr_image.read_image(path)
+            lr = read_image(path)
             check_pair_sizes(lr.size, hr.size, scale, path, hr_path)
         sample["B"] = hr.pixels
     else:
-        lr = sr_image.read_image(path)
+        lr = read_image(path)
     sample["A"] = lr.pixels
     sample["bit_depth"] = lr.bit_depth
     if lr.alpha is not None:

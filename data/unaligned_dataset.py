@@ -5,7 +5,6 @@ same B images. The returned 'A' is always the network input: with --direction Bt
 """
 from __future__ import annotations
 
-import math
 import os
 import random
 from typing import Any, Dict
@@ -20,7 +19,7 @@ class UnalignedDataset(BaseDataset):
 
     def __init__(self, opt: Any) -> None:
         super().__init__(opt)
-        max_size = getattr(opt, "max_dataset_size", math.inf)
+        max_size = opt.max_dataset_size
         self.dir_A = os.path.join(opt.dataroot, opt.phase + "A")
         self.dir_B = os.path.join(opt.dataroot, opt.phase + "B")
         self.A_paths = make_dataset(self.dir_A, max_size)  # each side fails with its own folder's name

@@ -1,25 +1,15 @@
-"""Models (`--model`): each a `BaseModel` subclass registered by name.
+"""Models (`--model`): each a `BaseModel` subclass registered by name in `MODELS`.
 
 `create_model(opt)` builds the chosen one; `get_option_setter(name)` returns its
-`modify_commandline_options`, through which a model adds flags and changes defaults.
+`modify_commandline_options`, through which a model adds flags and changes defaults. `network_options(opt)`
+names the options that decide the layout of its networks, `data_options(opt)` what data/ needs to know about
+them (options/ resolves these onto the namespace). The code lives in models/base_model.py.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from .base_model import MODELS, BaseModel
+from .base_model import MODELS, BaseModel, create_model, data_options, get_option_setter, network_options
 
 # Importing the model modules registers them.
 from . import cycle_gan_model, pix2pix_model, srgan_model, test_model  # noqa: E402,F401
 
-
-def get_option_setter(model_name: str) -> Callable[..., Any]:
-    return MODELS.get(model_name).modify_commandline_options
-
-
-def create_model(opt: Any) -> BaseModel:
-    """Instantiate the model named by `opt.model`; call `model.setup(opt)` afterwards."""
-    return MODELS.get(opt.model)(opt)
-
-
-__all__ = ["BaseModel", "MODELS", "create_model", "get_option_setter"]
+__all__ = ["BaseModel", "MODELS", "create_model", "data_options", "get_option_setter", "network_options"]

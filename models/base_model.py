@@ -11,22 +11,25 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from typing import Any, ContextManager, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from util import distributed
-from util.errors import CheckpointError, StorageError
-from util.fileio import atomic_save_torch, load_torch_weights_only
+from util.errors import StorageError
+from util.fileio import atomic_save_torch
 from util.registry import Registry
-from util.results import save_images
+from util.reports.results import save_images
 
-from . import networks
+from . import architecture, networks
 from .acceleration import Acceleration
+from .checkpoints import cpu_state_dict, load_into, load_state_dict_file, match_parameter_layout
 
 logger = logging.getLogger(__name__)
 
+# Metadata of a registration: `tiny`, the flags that make the model small and quick for the tests that train
+# every registered one (the chosen architectures' `Tiny.flags()` come on top; models/architecture.py).
 MODELS: Registry[type] = Registry("model (--model)")
 
 
@@ -34,9 +37,10 @@ class BaseModel(ABC):
     """Subclasses implement `forward` and `optimize_parameters`, and may override `set_input` (batch layout),
     `modify_commandline_options` (new flags, other defaults) and `validate_options`."""
 
-    # Options that decide the networks' shapes: a resumed run must keep them (util.train_state).
-    network_options: Tuple[str, ...] = (
-        "model", "netG", "netD", "ngf", "ndf", "norm", "input_nc", "output_nc", "n_layers_D", "no_dropout")
+    # Options that decide the layout of the model's generators and of its discriminators (() when it builds
+    # none); `network_options` adds those the chosen architectures declare (models/architecture.py).
+    generator_options: Tuple[str, ...] = ("netG", "ngf", "norm", "input_nc", "output_nc", "no_dropout")
+    discriminator_options: Tuple[str, ...] = ("netD", "ndf", "norm", "n_layers_D", "input_nc", "output_nc")
     # Whether the model's generator changes the image size (super-resolution); --netG must agree.
     upscales: bool = False
     # `--channels_last auto`: whether NHWC made this model's training step faster (scripts/benchmark.py).
@@ -48,7 +52,7 @@ class BaseModel(ABC):
         self.opt = opt
         self.gpu_ids: Tuple[int, ...] = tuple(opt.gpu_ids)
         self.isTrain: bool = opt.isTrain
-        self.device = torch.device("cuda", self.gpu_ids[0]) if self.gpu_ids else torch.device("cpu")
+        self.device: torch.device = opt.device  # resolved once from --gpu_ids (util.device)
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
         if opt.preprocess != "scale_width" and self.gpu_ids:
             # Fixed input sizes: let cuDNN pick the fastest kernels once. scale_width varies the height.
@@ -75,6 +79,31 @@ class BaseModel(ABC):
     @classmethod
     def validate_options(cls, opt: Any) -> None:
         """Raise `OptionError` for option values this model cannot run with."""
+
+    @classmethod
+    def network_options(cls, opt: Any, roles: str = "GD") -> Tuple[str, ...]:
+        """Every option that decides the layout of the generators ('G' in `roles`) and discriminators ('D'):
+        the model's lists plus the options the chosen --netG / --netD declare.
+
+        The one list behind the checks that need it: a resumed run must keep these (models.train_state), a
+        checkpoint that does not fit names them (models.checkpoints), and scripts that rebuild a trained
+        generator take them from its train_opt.json.
+        """
+        names: List[str] = []
+        if "G" in roles and cls.generator_options:
+            names += [*cls.generator_options, *architecture.own_options(networks.GENERATORS, opt.netG)]
+        if "D" in roles and cls.discriminator_options:
+            names += [*cls.discriminator_options, *architecture.own_options(networks.DISCRIMINATORS, opt.netD)]
+        return tuple(dict.fromkeys(names))
+
+    @classmethod
+    def data_options(cls, opt: Any) -> Dict[str, Any]:
+        """What data/ needs to know about the networks, as plain values that options/ resolves once onto the
+        namespace (data/ never imports models): `size_divisor`, what the generator's input sides must be
+        multiples of; `sr_scale`, how many times larger the output is than the input (0: the model does not
+        upscale); `sr_test_hr`, whether test images are HR ones that the data pipeline degrades to the LR input
+        and keeps as the reference (super-resolution metrics)."""
+        return {"size_divisor": networks.size_divisor(opt.netG), "sr_scale": 0, "sr_test_hr": False}
 
     # ------------------------------------------------------------------ the contract
     def set_epoch(self, epoch: int) -> None:
@@ -212,7 +241,7 @@ class BaseModel(ABC):
         """Restore what `extra_state` returned."""
 
     def training_state(self) -> Dict[str, Any]:
-        """Networks, optimisers, schedulers and extras, as tensors and plain values (see util.train_state)."""
+        """Networks, optimisers, schedulers and extras, as tensors and plain values (see models.train_state)."""
         return {
             "networks": {name: cpu_state_dict(net) for name, net in self.named_networks()},
             "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
@@ -223,7 +252,8 @@ class BaseModel(ABC):
 
     def load_training_state(self, state: Dict[str, Any]) -> None:
         for name, net in self.named_networks():
-            load_into(networks.unwrap(net), state["networks"][name], f"training state (network {name})")
+            load_into(networks.unwrap(net), state["networks"][name], f"training state (network {name})",
+                      self.shaping_options(name))
         for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(optimizer_state)
             match_parameter_layout(optimizer)
@@ -267,8 +297,13 @@ class BaseModel(ABC):
         for name, net in self.named_networks():
             path = self.network_path(epoch, name)
             state = load_state_dict_file(path)
-            load_into(networks.unwrap(net), state, path)
+            load_into(networks.unwrap(net), state, path, self.shaping_options(name))
             logger.info("loaded %s", path)
+
+    def shaping_options(self, name: str) -> Tuple[str, ...]:
+        """The options that decide the layout of network `name` ('D...' a discriminator, else a generator):
+        what a CheckpointError tells the user to check."""
+        return self.network_options(self.opt, "D" if name.startswith("D") else "G")
 
     def print_networks(self, verbose: bool = False) -> None:
         for name, net in self.named_networks():
@@ -313,62 +348,21 @@ class BaseModel(ABC):
         return torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999), fused=True)
 
 
-def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
-    """Lay each optimiser state tensor out like its parameter (in place of the loaded one).
-
-    The fused Adam kernel reads a parameter, its gradient and its moments as if they shared one memory
-    layout, and gives wrong updates, silently, when they do not: a state saved under `--channels_last off`
-    and resumed under `on` (or the reverse) would be read scrambled. Autograd already lays gradients out
-    like their parameters.
-    """
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            state = optimizer.state.get(param, {})
-            for key, value in state.items():
-                if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
-                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+def network_options(opt: Any, roles: str = "GD") -> Tuple[str, ...]:
+    """The options that decide the layout of `opt.model`'s networks (see `BaseModel.network_options`)."""
+    return MODELS.get(opt.model).network_options(opt, roles)
 
 
-def cpu_state_dict(net: nn.Module) -> "OrderedDict[str, torch.Tensor]":
-    """The bare network's state_dict copied to CPU (keys without a DataParallel `module.` prefix), in the
-    standard layout whatever --channels_last: the files are the same either way."""
-    state = networks.unwrap(net).state_dict()
-    cpu_state: "OrderedDict[str, torch.Tensor]" = OrderedDict(
-        (k, v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)) for k, v in state.items())
-    cpu_state._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
-    return cpu_state
+def data_options(opt: Any) -> Dict[str, Any]:
+    """What data/ needs to know about `opt.model`'s networks (see `BaseModel.data_options`)."""
+    return MODELS.get(opt.model).data_options(opt)
 
 
-def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
-    """Read a state_dict with `weights_only=True`: a checkpoint from the internet cannot run code."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"no checkpoint at {path}: train first, or check --name, --epoch and --checkpoints_dir")
-    state = load_torch_weights_only(path)
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a network state_dict")
-    return state
+def get_option_setter(model_name: str) -> Callable[..., Any]:
+    """The `modify_commandline_options(parser, is_train)` hook of model `model_name` (used by options/)."""
+    return MODELS.get(model_name).modify_commandline_options
 
 
-def load_into(net: nn.Module, state: Dict[str, torch.Tensor], path: str = "<state_dict>") -> None:
-    """Strictly load `state` into `net`, after dropping InstanceNorm running statistics that checkpoints
-    from PyTorch < 0.4 carry (the reference's published models do) and that today's InstanceNorm lacks."""
-    state = OrderedDict(state)
-    state.pop("_metadata", None)
-    expected = net.state_dict()
-    instance_norms = {name for name, m in net.named_modules() if isinstance(m, nn.InstanceNorm2d)}
-    for key in list(state):
-        owner, _, leaf = key.rpartition(".")
-        if key not in expected and owner in instance_norms and leaf in ("running_mean", "running_var",
-                                                                         "num_batches_tracked"):
-            del state[key]
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        # torch's message is a header line ("Error(s) in loading state_dict for X:") then one line per problem.
-        details = "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
-        if len(details) > 300:
-            details = details[:300] + "..."
-        raise CheckpointError(
-            f"{path} does not fit the network built from the options ({details or str(e)}); "
-            f"check --netG/--netD, --norm, --ngf/--ndf, --input_nc/--output_nc and --no_dropout"
-        ) from e
+def create_model(opt: Any) -> BaseModel:
+    """Instantiate the model named by `opt.model`; call `model.setup(opt)` afterwards."""
+    return MODELS.get(opt.model)(opt)

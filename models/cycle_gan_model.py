@@ -18,7 +18,7 @@ from .base_model import MODELS, BaseModel
 from .image_pool import ImagePool
 
 
-@MODELS.register("cycle_gan")
+@MODELS.register("cycle_gan", tiny=("--netG", "resnet_6blocks"))
 class CycleGANModel(BaseModel):
     # Reflection padding is slow on NHWC tensors: channels_last made the CPU step 12% slower.
     prefers_channels_last = False
@@ -51,12 +51,14 @@ class CycleGANModel(BaseModel):
         self.visual_names = visual_names_A + visual_names_B
         self.model_names = ["G_A", "G_B", "D_A", "D_B"] if self.isTrain else ["G_A", "G_B"]
         g_args = (opt.ngf, opt.netG, opt.norm, not opt.no_dropout, opt.init_type, opt.init_gain, self.gpu_ids)
-        self.netG_A = networks.define_G(opt.input_nc, opt.output_nc, *g_args)
-        self.netG_B = networks.define_G(opt.output_nc, opt.input_nc, *g_args)
+        g_extra = networks.generator_kwargs(opt)
+        self.netG_A = networks.define_G(opt.input_nc, opt.output_nc, *g_args, **g_extra)
+        self.netG_B = networks.define_G(opt.output_nc, opt.input_nc, *g_args, **g_extra)
         if self.isTrain:
             d_args = (opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type, opt.init_gain, self.gpu_ids)
-            self.netD_A = networks.define_D(opt.output_nc, *d_args)
-            self.netD_B = networks.define_D(opt.input_nc, *d_args)
+            d_extra = networks.discriminator_kwargs(opt)
+            self.netD_A = networks.define_D(opt.output_nc, *d_args, **d_extra)
+            self.netD_B = networks.define_D(opt.input_nc, *d_args, **d_extra)
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
             self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)

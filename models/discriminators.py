@@ -1,6 +1,7 @@
 """Discriminators selectable with `--netD`.
 
-An entry is a builder `(input_nc, ndf, n_layers_D, norm_layer, **extra) -> nn.Module`.
+An entry is a builder `(input_nc, ndf, n_layers_D, norm_layer, **extra) -> nn.Module`; its registration
+carries the metadata models/architecture.py describes (own flags, builder arguments from the options, ...).
 - `basic`: the 70x70 PatchGAN of pix2pix (n_layers=3): a 256x256 input gives a 30x30 map of logits, each
   judging one overlapping 70x70 patch.
 - `n_layers`: the same family with `--n_layers_D` strided layers.
@@ -15,6 +16,7 @@ import torch.nn as nn
 
 from util.registry import Registry
 
+from .architecture import Tiny
 from .norms import NormFactory, uses_bias
 
 DiscriminatorBuilder = Callable[..., nn.Module]
@@ -71,19 +73,19 @@ class PixelDiscriminator(nn.Module):
         return self.net(x)
 
 
-@DISCRIMINATORS.register("basic")
+@DISCRIMINATORS.register("basic", tiny=Tiny())
 def _basic(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormFactory, **_: object) -> nn.Module:
     """70x70 PatchGAN (n_layers fixed at 3)."""
     return NLayerDiscriminator(input_nc, ndf, n_layers=3, norm_layer=norm_layer)
 
 
-@DISCRIMINATORS.register("n_layers")
+@DISCRIMINATORS.register("n_layers", tiny=Tiny())
 def _n_layers(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormFactory, **_: object) -> nn.Module:
     """PatchGAN with `--n_layers_D` strided convolutions."""
     return NLayerDiscriminator(input_nc, ndf, n_layers=n_layers_D, norm_layer=norm_layer)
 
 
-@DISCRIMINATORS.register("pixel")
+@DISCRIMINATORS.register("pixel", tiny=Tiny())
 def _pixel(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormFactory, **_: object) -> nn.Module:
     """1x1 PatchGAN."""
     return PixelDiscriminator(input_nc, ndf, norm_layer=norm_layer)

@@ -2,11 +2,11 @@
 
 Architectures live in modules of their own (`resnet.py`, `unet.py`, `discriminators.py`, ...) and
 register themselves; `define_G`/`define_D` look them up by name. Importing this module is what makes
-every built-in architecture available.
+every built-in architecture available: a new one is its own module plus one import line below.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Dict, Sequence
 
 import torch.nn as nn
 
@@ -14,8 +14,10 @@ from . import resnet as _resnet  # noqa: F401  (registers resnet_9blocks, resnet
 from . import srgan_discriminator as _srgan_discriminator  # noqa: F401  (registers srgan)
 from . import srresnet as _srresnet  # noqa: F401  (registers srresnet)
 from . import unet as _unet  # noqa: F401  (registers unet_256, unet_128)
+from . import architecture
+from .architecture import Tiny
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator
-from .generators import GENERATORS, size_divisor
+from .generators import GENERATORS, size_divisor, upscales
 from .init import INIT_TYPES, init_net, init_weights, unwrap
 from .losses import GAN_MODES, GANLoss, gradient_penalty
 from .norms import NORM_LAYERS, get_norm_layer
@@ -26,12 +28,12 @@ from .schedulers import LR_POLICIES, get_scheduler
 from .unet import UnetGenerator, UnetSkipConnectionBlock
 
 __all__ = [
-    "DISCRIMINATORS", "GENERATORS", "GAN_MODES", "INIT_TYPES", "LR_POLICIES", "NORM_LAYERS",
+    "DISCRIMINATORS", "GENERATORS", "GAN_MODES", "INIT_TYPES", "LR_POLICIES", "NORM_LAYERS", "Tiny",
     "GANLoss", "NLayerDiscriminator", "PixelDiscriminator", "ResnetBlock", "ResnetGenerator", "SRGANDiscriminator",
-    "SRResNet",
-    "UnetGenerator", "UnetSkipConnectionBlock",
-    "define_D", "define_G", "get_norm_layer", "get_scheduler", "gradient_penalty", "init_net", "init_weights",
-    "size_divisor", "unwrap",
+    "SRResNet", "UnetGenerator", "UnetSkipConnectionBlock",
+    "add_architecture_options", "define_D", "define_G", "discriminator_kwargs", "generator_kwargs", "get_norm_layer",
+    "get_scheduler", "gradient_penalty", "init_net", "init_weights", "size_divisor", "unwrap", "upscales",
+    "validate_architectures",
 ]
 
 
@@ -49,7 +51,8 @@ def define_G(
 ) -> nn.Module:
     """Build generator `netG` (see `GENERATORS.names()`), initialise it and place it on `gpu_ids[0]`.
 
-    `extra` reaches the architecture's builder (e.g. `scale`, `n_blocks` for super-resolution nets).
+    `extra` reaches the architecture's builder (e.g. `scale`, `n_blocks` for super-resolution nets); models
+    pass `**generator_kwargs(opt)`, what the chosen architecture takes from the options.
     """
     builder = GENERATORS.get(netG)
     net = builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout, **extra)
@@ -67,7 +70,32 @@ def define_D(
     gpu_ids: Sequence[int] = (),
     **extra: Any,
 ) -> nn.Module:
-    """Build discriminator `netD` (see `DISCRIMINATORS.names()`), initialise it and place it on `gpu_ids[0]`."""
+    """Build discriminator `netD` (see `DISCRIMINATORS.names()`), initialise it and place it on `gpu_ids[0]`.
+
+    `extra` reaches the architecture's builder; models pass `**discriminator_kwargs(opt)`.
+    """
     builder = DISCRIMINATORS.get(netD)
     net = builder(input_nc, ndf, n_layers_D, get_norm_layer(norm), **extra)
     return init_net(net, init_type, init_gain, gpu_ids)
+
+
+def generator_kwargs(opt: Any) -> Dict[str, Any]:
+    """The builder arguments generator `opt.netG` takes from the options (e.g. srresnet's n_blocks and scale)."""
+    return architecture.builder_kwargs(GENERATORS, opt.netG, opt)
+
+
+def discriminator_kwargs(opt: Any) -> Dict[str, Any]:
+    """The builder arguments discriminator `opt.netD` takes from the options (e.g. srgan's head)."""
+    return architecture.builder_kwargs(DISCRIMINATORS, opt.netD, opt)
+
+
+def add_architecture_options(parser: Any, netG: str, netD: str, is_train: bool) -> None:
+    """Add the own flags of generator `netG` and discriminator `netD` (options/ calls it after the model's hook)."""
+    architecture.add_options(GENERATORS, netG, parser, is_train)
+    architecture.add_options(DISCRIMINATORS, netD, parser, is_train)
+
+
+def validate_architectures(opt: Any) -> None:
+    """Raise OptionError for option values the chosen --netG or --netD cannot run with."""
+    architecture.validate(GENERATORS, opt.netG, opt)
+    architecture.validate(DISCRIMINATORS, opt.netD, opt)

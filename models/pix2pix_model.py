@@ -12,7 +12,7 @@ from . import networks
 from .base_model import MODELS, BaseModel
 
 
-@MODELS.register("pix2pix")
+@MODELS.register("pix2pix", tiny=("--netG", "resnet_6blocks"))
 class Pix2PixModel(BaseModel):
     @staticmethod
     def modify_commandline_options(parser: Any, is_train: bool = True) -> Any:
@@ -29,11 +29,12 @@ class Pix2PixModel(BaseModel):
         self.visual_names = ["real_A", "fake_B", "real_B"]
         self.model_names = ["G", "D"] if self.isTrain else ["G"]
         self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-                                      opt.init_type, opt.init_gain, self.gpu_ids)
+                                      opt.init_type, opt.init_gain, self.gpu_ids, **networks.generator_kwargs(opt))
         if self.isTrain:
             # D is conditional: it sees the input next to the (real or fake) output.
             self.netD = networks.define_D(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm,
-                                          opt.init_type, opt.init_gain, self.gpu_ids)
+                                          opt.init_type, opt.init_gain, self.gpu_ids,
+                                          **networks.discriminator_kwargs(opt))
             self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)
             self.criterionL1 = torch.nn.L1Loss()
             self.optimizer_G = self.make_adam(self.netG.parameters())

@@ -11,6 +11,7 @@ from typing import List
 import torch
 import torch.nn as nn
 
+from .architecture import Tiny
 from .generators import GENERATORS
 from .norms import NormFactory, uses_bias
 
@@ -102,5 +103,6 @@ def _resnet_builder(n_blocks: int):
     return build
 
 
-GENERATORS.add("resnet_9blocks", _resnet_builder(9), size_divisor=4)
-GENERATORS.add("resnet_6blocks", _resnet_builder(6), size_divisor=4)
+# Two stride-2 downsamplings: sides must be multiples of 4. Fully convolutional, so a 32-pixel side is enough.
+GENERATORS.add("resnet_9blocks", _resnet_builder(9), size_divisor=4, tiny=Tiny(side=32))
+GENERATORS.add("resnet_6blocks", _resnet_builder(6), size_divisor=4, tiny=Tiny(side=32))

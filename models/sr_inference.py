@@ -1,6 +1,6 @@
 """Applying a super-resolution generator to images of any size with bounded memory.
 
-`upscale` cuts the LR image into tiles of `tile` x `tile` pixels, runs each tile with `tile_pad` pixels of
+`upscale_tiled` cuts the LR image into tiles of `tile` x `tile` pixels, runs each tile with `tile_pad` pixels of
 real context around it, keeps the upscaled centre and pastes it into the output on the CPU. Only one padded
 tile is on the device at a time, so device memory depends on `tile`, not on the photo. The generators are
 fully convolutional with zero padding, so when `tile_pad` covers the network's receptive-field radius
@@ -14,7 +14,7 @@ from typing import Iterator, Tuple
 import torch
 import torch.nn as nn
 
-from util import sr_image
+from util.images import SRImage, bicubic_upscale, quantize
 
 Span = Tuple[int, int]
 
@@ -25,7 +25,7 @@ def _tiles(length: int, tile: int) -> Iterator[Span]:
 
 
 @torch.no_grad()
-def upscale(
+def upscale_tiled(
     net: nn.Module,
     lr: torch.Tensor,
     scale: int,
@@ -39,7 +39,7 @@ def upscale(
     network's mode (eval for BatchNorm's running statistics, which are what make tiles independent).
     """
     if lr.dim() != 4:
-        raise ValueError(f"upscale expects an (N, C, h, w) batch, got shape {tuple(lr.shape)}")
+        raise ValueError(f"upscale_tiled expects an (N, C, h, w) batch, got shape {tuple(lr.shape)}")
     if tile < 0 or tile_pad < 0:
         raise ValueError(f"tile and tile_pad must be >= 0, got {tile} and {tile_pad}")
     n, _, h, w = lr.shape
@@ -70,12 +70,12 @@ def luma(rgb: torch.Tensor) -> torch.Tensor:
 
 def super_resolve(
     net: nn.Module,
-    lr: sr_image.SRImage,
+    lr: SRImage,
     scale: int,
     tile: int = 0,
     tile_pad: int = 40,
     device: torch.device = torch.device("cpu"),
-) -> sr_image.SRImage:
+) -> SRImage:
     """The SR of `lr` by an RGB generator, as the same kind of image at `scale` times the size.
 
     A greyscale image goes through the network as R = G = B and comes back as the luma of the output; an alpha
@@ -85,8 +85,8 @@ def super_resolve(
     x = lr.pixels.unsqueeze(0) * 2 - 1  # (1, C, h, w) in [-1, 1]
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
-    sr = upscale(net, x, scale, tile, tile_pad, device).add_(1).div_(2).clamp_(0, 1)  # (1, 3, H, W) on the CPU
+    sr = upscale_tiled(net, x, scale, tile, tile_pad, device).add_(1).div_(2).clamp_(0, 1)  # (1, 3, H, W) on the CPU
     if lr.channels == 1:
         sr = luma(sr)
-    alpha = None if lr.alpha is None else sr_image.upscale(sr_image.SRImage(lr.alpha, None, lr.bit_depth), scale).pixels
-    return sr_image.SRImage(sr_image.quantize(sr[0], lr.bit_depth), alpha, lr.bit_depth)
+    alpha = None if lr.alpha is None else bicubic_upscale(SRImage(lr.alpha, None, lr.bit_depth), scale).pixels
+    return SRImage(quantize(sr[0], lr.bit_depth), alpha, lr.bit_depth)

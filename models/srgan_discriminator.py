@@ -11,11 +11,15 @@ Output: (N, 1) logits (no sigmoid: GANLoss works on logits).
 """
 from __future__ import annotations
 
-from typing import List
+import argparse
+from typing import Any, List
 
 import torch
 import torch.nn as nn
 
+from util.errors import OptionError
+
+from .architecture import Tiny, option_group
 from .discriminators import DISCRIMINATORS
 from .norms import NormFactory, uses_bias
 
@@ -64,8 +68,32 @@ class SRGANDiscriminator(nn.Module):
         return self.head(self.features(x))  # (N, 1)
 
 
-@DISCRIMINATORS.register("srgan")
 def _srgan(input_nc: int, ndf: int, n_layers_D: int, norm_layer: NormFactory, head: str = "dense",
            input_size: int = 96, **_: object) -> nn.Module:
     """SRGAN's VGG-style discriminator with a dense (`input_size` fixed) or convolutional head."""
     return SRGANDiscriminator(input_nc, ndf, norm_layer, head=head, input_size=input_size)
+
+
+def _add_options(parser: argparse.ArgumentParser, is_train: bool) -> None:
+    if is_train:  # the discriminator is not built at test time
+        g = option_group(parser, "super-resolution")
+        g.add_argument("--netD_head", type=str, default="dense", choices=HEADS,
+                       help="dense: the paper's fully connected head (input fixed to --crop_size); conv: a "
+                            "size-agnostic convolutional head")
+
+
+def _validate(opt: Any) -> None:
+    """The dense head takes one input size, the training crop: it must exist and be a multiple of 16."""
+    if not opt.isTrain:
+        return
+    if opt.preprocess == "none" and opt.netD_head != "conv":
+        raise OptionError("--preprocess none gives images of any size: the dense discriminator head needs fixed "
+                          "crops, use --netD_head conv")
+    if opt.netD_head == "dense" and opt.crop_size % DOWNSAMPLING:
+        raise OptionError(f"--crop_size {opt.crop_size}: the dense discriminator head needs a multiple of "
+                          f"{DOWNSAMPLING} (e.g. 96), or use --netD_head conv")
+
+
+DISCRIMINATORS.add("srgan", _srgan, add_options=_add_options, validate=_validate,
+                   from_options={"head": "netD_head", "input_size": "crop_size"},
+                   tiny=Tiny(options={"netD_head": "conv"}))

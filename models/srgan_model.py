@@ -13,11 +13,10 @@ decaying per epoch (`--d_noise_std`, `--d_noise_decay`) and one-sided label smoo
 Images: 'A' the LR, 'B' the HR, both in [-1, 1] (data/sr_pairs); the MSE is taken in that range.
 At test time (`test.py --model srgan`) images of any size are upscaled tile by tile (models/sr_inference),
 keeping alpha, greyscale and 16-bit depth, and with `--eval_metrics` PSNR/SSIM on the Y channel are reported
-for the model and for bicubic upscaling (util/metrics).
+for the model and for bicubic upscaling (util/images/metrics).
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -27,29 +26,32 @@ from typing import Any, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from data.image_folder import make_dataset
-from util import metrics as sr_metrics
-from util import sr_image
 from util.errors import OptionError
-from util.fileio import atomic_write_text
+from util.images import (SRImage, bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image,
+                         sr_metrics)
+from util.reports.results import save_image_row, write_metrics_report
 
 from . import networks
-from .base_model import MODELS, BaseModel, load_into, load_state_dict_file
+from .base_model import MODELS, BaseModel
+from .checkpoints import load_into, load_state_dict_file
 from .perceptual import VGG_LAYER_NAMES, PerceptualLoss
 from .sr_inference import super_resolve
-from .srgan_discriminator import DOWNSAMPLING, HEADS
 from .srresnet import SCALES
 
 logger = logging.getLogger(__name__)
 
 
-@MODELS.register("srgan")
+@MODELS.register("srgan", tiny=("--lambda_perceptual", "0"))
 class SRGANModel(BaseModel):
     upscales = True
     # bf16 inference of the 60-minute CPU SRResNet: Set5 29.92 / 0.8456 against fp32's 29.91 / 0.8456, Set14
     # 27.00 / 0.7394 against 27.00 / 0.7392 (docs/benchmarks.md); twice as fast on a bf16 CPU.
     bf16_inference = True
-    network_options = BaseModel.network_options + ("scale", "n_blocks", "netD_head")
+    # RGB in and out (validated), and the generator is built without dropout: those options shape nothing here.
+    # --scale is the model's (the data pipeline degrades by it too); --n_blocks and --netD_head are the chosen
+    # architectures' own (models/srresnet.py, models/srgan_discriminator.py).
+    generator_options = ("netG", "ngf", "norm", "scale")
+    discriminator_options = ("netD", "ndf", "norm", "n_layers_D")
 
     @staticmethod
     def modify_commandline_options(parser: Any, is_train: bool = True) -> Any:
@@ -57,12 +59,8 @@ class SRGANModel(BaseModel):
                             crop_size=96, load_size=96, no_dropout=True)
         g = parser.add_argument_group("super-resolution")
         g.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor")
-        g.add_argument("--n_blocks", type=int, default=16, help="residual blocks of the SRResNet generator")
         if is_train:
             parser.set_defaults(gan_mode="vanilla", lr=1e-4, beta1=0.9, batch_size=16, pool_size=0)
-            g.add_argument("--netD_head", type=str, default="dense", choices=HEADS,
-                           help="dense: the paper's fully connected head (input fixed to --crop_size); conv: a "
-                                "size-agnostic convolutional head")
             g.add_argument("--lambda_pixel", type=float, default=0.0, help="weight of the pixel MSE (stage 2)")
             g.add_argument("--lambda_perceptual", type=float, default=0.006,
                            help="weight of the VGG19 feature MSE (the paper's 1/12.75^2); 0 needs no VGG weights")
@@ -103,7 +101,6 @@ class SRGANModel(BaseModel):
             if not condition:
                 raise OptionError(message)
 
-        require(opt.n_blocks >= 0, f"--n_blocks must be >= 0, got {opt.n_blocks}")
         require(opt.dataset_mode in ("single", "aligned"),
                 f"--dataset_mode {opt.dataset_mode}: --model srgan reads HR images (single) or LR/HR pairs in "
                 f"<phase>A/ and <phase>B/ (aligned)")
@@ -124,12 +121,6 @@ class SRGANModel(BaseModel):
         if opt.preprocess == "none":
             require(opt.batch_size == 1, "--preprocess none gives whole images of different sizes: use "
                                          "--batch_size 1, or random crops with --preprocess crop")
-            require(opt.netD_head == "conv", "--preprocess none gives images of any size: the dense "
-                                             "discriminator head needs fixed crops, use --netD_head conv")
-        if opt.netD_head == "dense":
-            require(opt.crop_size % DOWNSAMPLING == 0,
-                    f"--crop_size {opt.crop_size}: the dense discriminator head needs a multiple of {DOWNSAMPLING} "
-                    f"(e.g. 96), or use --netD_head conv")
         require(opt.pretrain_epochs >= 0, f"--pretrain_epochs must be >= 0, got {opt.pretrain_epochs}")
         require(opt.d_noise_std >= 0, f"--d_noise_std must be >= 0, got {opt.d_noise_std}")
         require(0 < opt.d_noise_decay <= 1, f"--d_noise_decay must be in (0, 1], got {opt.d_noise_decay}")
@@ -140,23 +131,29 @@ class SRGANModel(BaseModel):
         require(opt.val_dataroot is None or os.path.isdir(opt.val_dataroot),
                 f"--val_dataroot {opt.val_dataroot}: no such folder")
 
+    @classmethod
+    def data_options(cls, opt: Any) -> Dict[str, Any]:
+        """LR/HR pairs at --scale; with test.py's --eval_metrics the images are HR, degraded by data/ itself."""
+        return {**super().data_options(opt), "sr_scale": opt.scale,
+                "sr_test_hr": not opt.isTrain and opt.eval_metrics}
+
     def __init__(self, opt: Any):
         super().__init__(opt)
         self.scale = opt.scale
         self.visual_names = ["real_A_up", "fake_B", "real_B"]
         self.model_names = ["G", "D"] if self.isTrain else ["G"]
         self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False,
-                                      opt.init_type, opt.init_gain, self.gpu_ids, n_blocks=opt.n_blocks,
-                                      scale=opt.scale)
+                                      opt.init_type, opt.init_gain, self.gpu_ids, **networks.generator_kwargs(opt))
         self.results: List[Dict[str, Any]] = []
         if not self.isTrain:
             return
         if opt.pretrained_G:
-            load_into(networks.unwrap(self.netG), load_state_dict_file(opt.pretrained_G), opt.pretrained_G)
+            load_into(networks.unwrap(self.netG), load_state_dict_file(opt.pretrained_G), opt.pretrained_G,
+                      self.shaping_options("G"))
             logger.info("generator initialised from %s", opt.pretrained_G)
         self.loss_names = ["G_pixel", "G_perceptual", "G_GAN", "D_real", "D_fake"]
         self.netD = networks.define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
-                                      opt.init_gain, self.gpu_ids, head=opt.netD_head, input_size=opt.crop_size)
+                                      opt.init_gain, self.gpu_ids, **networks.discriminator_kwargs(opt))
         self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)
         # One-sided label smoothing: only the discriminator's real targets move below 1.
         self.criterionGAN_D = networks.GANLoss(opt.gan_mode, target_real_label=opt.real_label).to(self.device)
@@ -169,7 +166,7 @@ class SRGANModel(BaseModel):
         self.optimizer_D = self.make_adam(self.netD.parameters())
         self.optimizers = [self.optimizer_G, self.optimizer_D]
         self.set_epoch(opt.epoch_count)  # train.py sets it again before every epoch
-        self._val_images: Optional[List[sr_image.SRImage]] = None
+        self._val_images: Optional[List[SRImage]] = None
 
     # ------------------------------------------------------------------ training
     def set_epoch(self, epoch: int) -> None:
@@ -226,17 +223,16 @@ class SRGANModel(BaseModel):
         if not self.opt.val_dataroot:
             return {}
         if self._val_images is None:
-            self._val_images = [sr_image.modcrop(sr_image.read_image(p), self.scale)
-                                for p in make_dataset(self.opt.val_dataroot)]
+            self._val_images = [modcrop(read_image(p), self.scale) for p in make_dataset(self.opt.val_dataroot)]
         was_training = self.netG.training
         self.netG.eval()
-        scores = [sr_metrics.sr_metrics(self._upscale(sr_image.downscale(hr, self.scale)).pixels, hr.pixels,
-                                        border=self.scale) for hr in self._val_images]
+        scores = [sr_metrics(self._upscale(bicubic_downscale(hr, self.scale)).pixels, hr.pixels, border=self.scale)
+                  for hr in self._val_images]
         self.netG.train(was_training)
         return {key: sum(s[key] for s in scores) / len(scores) for key in ("psnr", "ssim")}
 
     # ------------------------------------------------------------------ inference
-    def _upscale(self, lr: sr_image.SRImage) -> sr_image.SRImage:
+    def _upscale(self, lr: SRImage) -> SRImage:
         with self.inference_context():
             return super_resolve(networks.unwrap(self.netG), lr, self.scale, getattr(self.opt, "tile", 0),
                              getattr(self.opt, "tile_pad", 40), self.device)
@@ -246,38 +242,32 @@ class SRGANModel(BaseModel):
             return super().set_input(input)
         # Test: batch of one image of any size, kept on the CPU (tiles go to the device one at a time).
         alpha = input.get("A_alpha")
-        self.lr_image = sr_image.SRImage(input["A"][0], None if alpha is None else alpha[0],
+        self.lr_image = SRImage(input["A"][0], None if alpha is None else alpha[0],
                                          int(input["bit_depth"][0]))
-        self.hr_image = sr_image.SRImage(input["B"][0], None, self.lr_image.bit_depth) if "B" in input else None
+        self.hr_image = SRImage(input["B"][0], None, self.lr_image.bit_depth) if "B" in input else None
         self.image_paths = input["A_paths"]
 
     def test(self) -> None:
         """Upscale the current image with the generator in eval mode (BatchNorm's running statistics)."""
         self.netG.eval()
         self.sr_image = self._upscale(self.lr_image)
-        self.bicubic_image = sr_image.upscale(self.lr_image, self.scale)
+        self.bicubic_image = bicubic_upscale(self.lr_image, self.scale)
         self.scores: Dict[str, Dict[str, float]] = {}
         if self.hr_image is not None:
             for label, image in (("SR", self.sr_image), ("bicubic", self.bicubic_image)):
-                self.scores[label] = sr_metrics.sr_metrics(image.pixels, self.hr_image.pixels, border=self.scale)
+                self.scores[label] = sr_metrics(image.pixels, self.hr_image.pixels, border=self.scale)
 
     def save_test_results(self, webpage: Any, paths: List[str], opt: Any) -> None:
         """`<stem>_SR.png` keeps the input's kind (alpha, greyscale, 16 bit); LR, bicubic and HR are 8-bit copies."""
-        stem = os.path.splitext(os.path.basename(paths[0]))[0]
-        image_dir = webpage.get_image_dir()
         shown = [("LR", self.lr_image), ("bicubic", self.bicubic_image), ("SR", self.sr_image)]
         if self.hr_image is not None:
             shown.append(("HR", self.hr_image))
-        ims, txts = [], []
+        row = []
         for label, image in shown:
-            name = f"{stem}_{label}.png"
-            kept = image if label == "SR" else sr_image.SRImage(image.pixels, image.alpha, 8)
-            sr_image.write_image(os.path.join(image_dir, name), kept)
             score = self.scores.get(label)
-            txts.append(f"{label}: {score['psnr']:.2f} dB / {score['ssim']:.4f}" if score else label)
-            ims.append(f"images/{name}")
-        webpage.add_header(stem)
-        webpage.add_images(ims, txts, ims, width=opt.display_winsize)
+            caption = f"{label}: {score['psnr']:.2f} dB / {score['ssim']:.4f}" if score else label
+            row.append((label, image if label == "SR" else SRImage(image.pixels, image.alpha, 8), caption))
+        save_image_row(webpage, os.path.splitext(os.path.basename(paths[0]))[0], row, width=opt.display_winsize)
         if self.scores:
             self.results.append(OrderedDict(image=os.path.basename(paths[0]), **{
                 f"{label}_{key}": value for label, score in self.scores.items() for key, value in score.items()}))
@@ -286,18 +276,11 @@ class SRGANModel(BaseModel):
         """With --eval_metrics: the per-image and mean PSNR/SSIM table on the page and `metrics.json` beside it."""
         if not self.results:
             return None
-        keys = [k for k in self.results[0] if k != "image"]
-        mean = {k: sum(r[k] for r in self.results) / len(self.results) for k in keys}
-        def cells(values: Dict[str, float]) -> List[str]:
-            return [f"{values[k]:.4f}" if "ssim" in k else f"{values[k]:.2f}" for k in keys]
-
-        rows = [[r["image"], *cells(r)] for r in self.results] + [["mean", *cells(mean)]]
-        webpage.add_header(f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}")
-        webpage.add_table(["image", *keys], rows)
-        report = {"scale": self.scale, "protocol": "Y channel (BT.601), border = scale, LR by bicubic (PIL)",
-                  "mean": mean, "images": self.results, "count": len(self.results)}
-        path = os.path.join(webpage.web_dir, "metrics.json")
-        atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+        report = write_metrics_report(
+            webpage, self.results,
+            f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}",
+            info={"scale": self.scale, "protocol": "Y channel (BT.601), border = scale, LR by bicubic (PIL)"})
+        mean = report.mean
         logger.info("x%d over %d images: SR %.2f dB / %.4f, bicubic %.2f dB / %.4f", self.scale, len(self.results),
                     mean["SR_psnr"], mean["SR_ssim"], mean["bicubic_psnr"], mean["bicubic_ssim"])
-        return path
+        return report.path

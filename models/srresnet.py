@@ -13,11 +13,15 @@ saved. Images are in the toolkit's range [-1, 1] on both sides.
 """
 from __future__ import annotations
 
-from typing import List
+import argparse
+from typing import Any, List
 
 import torch
 import torch.nn as nn
 
+from util.errors import OptionError
+
+from .architecture import Tiny, option_group
 from .generators import GENERATORS
 from .norms import NormFactory, uses_bias
 
@@ -84,10 +88,25 @@ class SRResNet(nn.Module):
         return self.tail(self.upsample(features))  # (N, output_nc, h * scale, w * scale)
 
 
-@GENERATORS.register("srresnet", size_divisor=1, upscale=True)
 def _srresnet(
     input_nc: int, output_nc: int, ngf: int, norm_layer: NormFactory, use_dropout: bool,
     n_blocks: int = 16, scale: int = 4, **_: object,
 ) -> nn.Module:
     """SRResNet with `n_blocks` residual blocks, upscaling by `scale` (2, 3, 4 or 8)."""
     return SRResNet(input_nc, output_nc, ngf, norm_layer, n_blocks=n_blocks, scale=scale)
+
+
+def _add_options(parser: argparse.ArgumentParser, is_train: bool) -> None:
+    g = option_group(parser, "super-resolution")
+    g.add_argument("--n_blocks", type=int, default=16, help="residual blocks of the SRResNet generator")
+
+
+def _validate(opt: Any) -> None:
+    if opt.n_blocks < 0:
+        raise OptionError(f"--n_blocks must be >= 0, got {opt.n_blocks}")
+
+
+# `scale` is the super-resolution model's --scale: the factor the data pipeline degrades by, too.
+GENERATORS.add("srresnet", _srresnet, size_divisor=1, upscale=True, add_options=_add_options,
+               from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
+               tiny=Tiny(side=12, options={"n_blocks": 1, "scale": 4}))

@@ -14,6 +14,7 @@ from .base_model import MODELS, BaseModel
 
 @MODELS.register("test")
 class TestModel(BaseModel):
+    discriminator_options = ()  # it builds none
     @staticmethod
     def modify_commandline_options(parser: Any, is_train: bool = True) -> Any:
         parser.set_defaults(dataset_mode="single")
@@ -38,7 +39,7 @@ class TestModel(BaseModel):
         self.visual_names = ["real", "fake"]
         self.model_names = ["G" + opt.model_suffix]  # e.g. G_A: loads <epoch>_net_G_A.pth
         self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, not opt.no_dropout,
-                                      opt.init_type, opt.init_gain, self.gpu_ids)
+                                      opt.init_type, opt.init_gain, self.gpu_ids, **networks.generator_kwargs(opt))
         setattr(self, "netG" + opt.model_suffix, self.netG)
 
     def set_input(self, input: Dict[str, Any]) -> None:

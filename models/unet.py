@@ -11,6 +11,7 @@ from typing import List, Optional
 import torch
 import torch.nn as nn
 
+from .architecture import Tiny
 from .generators import GENERATORS
 from .norms import NormFactory, uses_bias
 
@@ -104,5 +105,6 @@ def _unet_builder(num_downs: int):
     return build
 
 
-GENERATORS.add("unet_256", _unet_builder(8), size_divisor=256)
-GENERATORS.add("unet_128", _unet_builder(7), size_divisor=128)
+# num_downs halvings down to a 1x1 innermost map: the side must be a multiple of 2**num_downs.
+GENERATORS.add("unet_256", _unet_builder(8), size_divisor=256, tiny=Tiny(side=256, batch=1))
+GENERATORS.add("unet_128", _unet_builder(7), size_divisor=128, tiny=Tiny(side=128, batch=1))

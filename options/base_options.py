@@ -9,10 +9,12 @@ import os
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
+import torch
+
 import data
 import models
 from models import acceleration, networks
-from util import distributed
+from util.device import Placement, resolve_placement
 from util.errors import OptionError
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,11 @@ class Options(argparse.Namespace):
 
     def to_dict(self) -> Dict[str, Any]:
         return {k: v for k, v in sorted(vars(self).items()) if not k.startswith("_")}
+
+    def plain_dict(self) -> Dict[str, Any]:
+        """`to_dict` with tuples as lists and the device as its name: what JSON and weights-only files hold."""
+        return {k: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, torch.device) else v
+                for k, v in self.to_dict().items()}
 
     def replace(self, **changes: Any) -> "Options":
         """A frozen copy with `changes` applied (keys must already exist, to catch typos)."""
@@ -73,6 +80,7 @@ class BaseOptions:
     """Flags of both phases. Subclasses set `is_train` and add their own flags in `initialize`."""
 
     is_train = False
+    placement: Placement  # set by `parse`: this process's GPUs, device and place among torchrun's processes
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         g = parser.add_argument_group("basic")
@@ -153,34 +161,40 @@ class BaseOptions:
         return self.initialize(parser)  # type: ignore[return-value]
 
     def gather_options(self, args: Optional[Sequence[str]] = None) -> tuple[ArgumentParser, argparse.Namespace]:
-        """Two-stage parse: the chosen model and dataset mode add their flags and change defaults."""
+        """Staged parse: the chosen model, then its generator and discriminator (their own flags, e.g.
+        srresnet's --n_blocks), then the dataset mode add their flags and change defaults."""
         args = list(sys.argv[1:] if args is None else args)
         parser = self.make_parser()
         # --help must list the chosen model's flags too, so it is answered only by the final parse.
         probe = [a for a in args if a not in ("-h", "--help")]
         known, _ = parser.parse_known_args(probe)
         parser = models.get_option_setter(known.model)(parser, self.is_train)
-        known, _ = parser.parse_known_args(probe)  # the model may change the dataset_mode default
+        known, _ = parser.parse_known_args(probe)  # the model may change the netG, netD and dataset_mode defaults
+        networks.add_architecture_options(parser, known.netG, known.netD, self.is_train)
+        known, _ = parser.parse_known_args(probe)
         parser = data.get_option_setter(known.dataset_mode)(parser, self.is_train)
         return parser, parser.parse_args(args, namespace=Options())
 
     def resolve(self, opt: Options) -> None:
         """Derived settings, computed once before the namespace is frozen."""
         opt.isTrain = self.is_train
+        # What data/ needs to know about the networks, as plain values (data/ never imports models).
+        for key, value in models.data_options(opt).items():
+            setattr(opt, key, value)
         if opt.suffix:
             try:
                 opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
             except (KeyError, IndexError, ValueError, AttributeError) as e:
                 raise OptionError(f"--suffix {opt.suffix!r}: cannot fill it in ({e.__class__.__name__}: {e}); use "
                                   f"option names in braces, e.g. {{model}}_{{netG}}") from None
-        opt.gpu_ids = tuple(parse_gpu_ids(opt.gpu_ids))
 
     def resolve_devices(self, opt: Options) -> None:
-        """Settings that depend on the machine: this process's GPU under torchrun, and the 'auto' speed
-        settings, which are saved resolved (train_opt.json says what ran)."""
-        world = distributed.world_from_env() if self.is_train else distributed.World()
-        opt.gpu_ids = distributed.device_ids_for_rank(opt.gpu_ids, world)
-        if world.distributed and opt.norm == "syncbatch" and not opt.gpu_ids:
+        """Settings that depend on the machine: where this process computes (`self.placement`; `opt.gpu_ids`
+        and `opt.device` are its ids and device), and the 'auto' speed settings, which are saved resolved
+        (train_opt.json says what ran)."""
+        self.placement = resolve_placement(opt.gpu_ids, training=self.is_train)
+        opt.gpu_ids, opt.device = self.placement.gpu_ids, self.placement.device
+        if self.placement.world.distributed and opt.norm == "syncbatch" and not opt.gpu_ids:
             raise OptionError("--norm syncbatch synchronises batch statistics between GPU processes, and PyTorch's "
                               "SyncBatchNorm has no CPU implementation: on CPU use --norm batch or instance")
         model = models.MODELS.get(opt.model)
@@ -193,13 +207,13 @@ class BaseOptions:
         """Raise OptionError naming the first invalid option and what is allowed."""
         validate_common(opt)
         models.MODELS.get(opt.model).validate_options(opt)
+        networks.validate_architectures(opt)
 
     def parse(self, args: Optional[Sequence[str]] = None) -> Options:
         parser, opt = self.gather_options(args)
         try:
             self.resolve(opt)
             self.validate(opt)
-            opt.gpu_ids = available_gpu_ids(opt.gpu_ids)
             self.resolve_devices(opt)
         except OptionError as e:
             parser.error(str(e))
@@ -212,45 +226,12 @@ class BaseOptions:
         """Write `<phase>_opt.txt` and `.json` beside the checkpoints (after the data has been checked)."""
         parser = getattr(self, "parser", None)
         if parser is None:  # saving options parsed by another instance: rebuild the same parser for defaults
-            parser = self.gather_options(["--model", opt.model, "--dataset_mode", opt.dataset_mode])[0]
+            parser = self.gather_options(["--model", opt.model, "--netG", opt.netG, "--netD", opt.netD,
+                                          "--dataset_mode", opt.dataset_mode])[0]
         return save_options(opt, parser)
 
 
 # ---------------------------------------------------------------------- helpers
-def parse_gpu_ids(text: str) -> List[int]:
-    """'0,1' -> [0, 1]; '-1' (or any negative id) -> [] meaning CPU."""
-    ids = []
-    for part in str(text).split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            gid = int(part)
-        except ValueError:
-            raise OptionError(f"--gpu_ids {text!r}: expected comma-separated integers, e.g. 0 or 0,1 or -1 for CPU")
-        if gid >= 0:
-            ids.append(gid)
-    if len(set(ids)) != len(ids):
-        raise OptionError(f"--gpu_ids {text!r}: an id is repeated")
-    return ids
-
-
-def available_gpu_ids(gpu_ids: Sequence[int]) -> tuple:
-    """Fall back to CPU with a one-line notice when CUDA is absent; refuse ids the machine lacks."""
-    import torch
-
-    if not gpu_ids:
-        return ()
-    if not torch.cuda.is_available():
-        logger.warning("CUDA is not available: running on CPU (pass --gpu_ids -1 to choose CPU explicitly)")
-        return ()
-    count = torch.cuda.device_count()
-    missing = [g for g in gpu_ids if g >= count]
-    if missing:
-        raise OptionError(f"--gpu_ids asks for GPU {missing[0]} but this machine has {count} (ids 0..{count - 1})")
-    return tuple(gpu_ids)
-
-
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise OptionError(message)
@@ -283,15 +264,15 @@ def validate_common(opt: Options) -> None:
         _require(opt.crop_size <= opt.load_size,
                  f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: the crop is taken from "
                  f"the resized image; lower --crop_size or raise --load_size")
-    upscales = bool(networks.GENERATORS.meta(opt.netG).get("upscale", False))
+    upscales = networks.upscales(opt.netG)
     if upscales and not models.MODELS.get(opt.model).upscales:
-        same_size = [n for n in networks.GENERATORS.names() if not networks.GENERATORS.meta(n).get("upscale")]
+        same_size = [n for n in networks.GENERATORS.names() if not networks.upscales(n)]
         raise OptionError(f"--netG {opt.netG} upscales, but --model {opt.model} needs a generator that keeps the "
                           f"size ({', '.join(same_size)})")
     if not upscales and models.MODELS.get(opt.model).upscales:
         raise OptionError(f"--netG {opt.netG} keeps the image size, but --model {opt.model} needs a generator "
                           f"that upscales")
-    divisor = networks.size_divisor(opt.netG)
+    divisor = opt.size_divisor  # the generator's (resolved with the data options)
     if opt.preprocess in CROP_MODES:
         _require(opt.crop_size % divisor == 0,
                  f"--crop_size {opt.crop_size} cannot be taken by --netG {opt.netG}: its downsamplings need a "
@@ -317,7 +298,7 @@ def save_options(opt: Options, parser: Optional[argparse.ArgumentParser] = None)
     os.makedirs(folder, exist_ok=True)
     stem = os.path.join(folder, f"{opt.phase}_opt")
     atomic_write_text(stem + ".txt", format_options(opt, parser) + "\n")
-    jsonable = {k: ("inf" if isinstance(v, float) and math.isinf(v) else list(v) if isinstance(v, tuple) else v)
-                for k, v in opt.to_dict().items()}
+    jsonable = {k: ("inf" if isinstance(v, float) and math.isinf(v) else v)
+                for k, v in opt.plain_dict().items()}
     atomic_write_text(stem + ".json", json.dumps(jsonable, indent=2, sort_keys=True) + "\n")
     return [stem + ".txt", stem + ".json"]

@@ -6,18 +6,18 @@
     python scripts/eval_sr.py --name srgan_291 -- --tile 256 --tile_pad 40   # flags after -- go to test.py
 
 Why a script: published SR figures follow one protocol (Y channel of BT.601, `scale` border pixels cropped,
-LR by bicubic downscaling; util/metrics.py), and a figure computed any other way is not comparable. The
+LR by bicubic downscaling; util/images/metrics.py), and a figure computed any other way is not comparable. The
 table must therefore come from exactly the code `test.py --model srgan --eval_metrics` runs, not from numbers
 copied by hand from several metrics.json files. With `--name` the script runs test.py (in-process) on every
 set and reads its metrics.json, which holds the model's and bicubic's scores of the same LR inputs. Without
 `--name` it needs no checkpoint: it computes the bicubic baseline with the very functions test.py's bicubic
-path uses (util.sr_image modcrop / downscale / resize, util.metrics.sr_metrics), so both ways agree exactly.
+path uses (util.images modcrop / bicubic_downscale / bicubic_upscale / sr_metrics), so both ways agree exactly.
 
 The default sets are `../shared/data/sr_eval/Set5` and `Set14` from the repository root. Results (images,
 pages, metrics.json) go to a temporary folder that is removed afterwards, or to `--results_dir`, never into
-the repository. The network options of a checkpoint (netG, ngf, n_blocks, norm, scale) default to those in
-its `train_opt.json`, so a plain `--name` is enough for a run trained with this toolkit; flags given here or
-after `--` take precedence. Errors: one `error: ...` line on stderr, exit code 2.
+the repository. The network options of a checkpoint (models.network_options: netG, ngf, norm, scale and the
+generator's own, SRResNet's n_blocks) default to those in its `train_opt.json`, so a plain `--name` is enough
+for a run trained with this toolkit; flags given here or after `--` take precedence. Errors: one `error: ...` line on stderr, exit code 2.
 """
 from __future__ import annotations
 
@@ -41,13 +41,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from data.image_folder import make_dataset  # noqa: E402
+from models import network_options  # noqa: E402
 from models.srresnet import SCALES  # noqa: E402
-from util import sr_image  # noqa: E402
+from options.test_options import TestOptions  # noqa: E402
 from util.cli import run_cli  # noqa: E402
 from util.errors import DataError, OptionError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
-from util.metrics import sr_metrics  # noqa: E402
+from util.images import bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image, sr_metrics  # noqa: E402
 
 logger = logging.getLogger("eval_sr")
 
@@ -55,8 +55,6 @@ SR_EVAL = ROOT.parent / "shared" / "data" / "sr_eval"
 DEFAULT_SETS: Tuple[Path, ...] = (SR_EVAL / "Set5", SR_EVAL / "Set14")
 BICUBIC = "bicubic"
 PROTOCOL = "Y channel (ITU-R BT.601), {scale} border pixels cropped, LR by bicubic downscaling (PIL)"
-# Network options test.py must be given as in training; taken from the run's train_opt.json when not set here.
-ARCHITECTURE_OPTIONS: Tuple[str, ...] = ("netG", "ngf", "n_blocks", "norm", "scale")
 
 
 class SetScores:
@@ -169,12 +167,12 @@ def bicubic_scores(folder: Path, scale: int) -> SetScores:
     """Bicubic upscaling of each image's bicubic LR against the HR, as test.py --eval_metrics computes it.
 
     Same steps as data/sr_pairs.test_sample + SRGANModel.test: modcrop the HR, downscale it, upscale the LR
-    back to the HR size, score with util.metrics.sr_metrics (Y channel, `scale` border).
+    back to the HR size, score with util.images.sr_metrics (Y channel, `scale` border).
     """
     images = []
     for path in make_dataset(str(folder)):
-        hr = sr_image.modcrop(sr_image.read_image(path), scale)
-        up = sr_image.upscale(sr_image.downscale(hr, scale), scale)
+        hr = modcrop(read_image(path), scale)
+        up = bicubic_upscale(bicubic_downscale(hr, scale), scale)
         try:
             score = sr_metrics(up.pixels, hr.pixels, border=scale)
         except ValueError as e:  # too small for the border and SSIM's window
@@ -197,6 +195,15 @@ def load_test_main() -> Callable[[Optional[Sequence[str]]], int]:
     return module.main
 
 
+def generator_options(netG: Optional[str]) -> Tuple[str, ...]:
+    """The options test.py must be given as in training to rebuild an srgan generator `netG` (None: the model's
+    default): the list train.py's resume check uses (models.network_options)."""
+    if netG is None:
+        netG = TestOptions().gather_options(["--model", "srgan"])[1].netG
+    model = argparse.Namespace(model="srgan", netG=netG)
+    return network_options(model, "G")
+
+
 def architecture(args: argparse.Namespace) -> Dict[str, Any]:
     """The network options for test.py: given here, else from the run's train_opt.json, else test.py's defaults."""
     saved: Dict[str, Any] = {}
@@ -215,8 +222,8 @@ def architecture(args: argparse.Namespace) -> Dict[str, Any]:
             raise OptionError(f"--name {args.name} was trained with --model {saved['model']} ({opt_file}); "
                               f"this script evaluates --model srgan generators")
     chosen: Dict[str, Any] = {}
-    for key in ARCHITECTURE_OPTIONS:
-        value = getattr(args, key)
+    for key in generator_options(args.netG or saved.get("netG")):
+        value = getattr(args, key, None)
         if value is None and key in saved:
             value = saved[key]
             logger.info("--%s %s from %s", key, value, opt_file)
@@ -251,7 +258,10 @@ def run_test_py(test_main: Callable[[Optional[Sequence[str]]], int], folder: Pat
             "--epoch", args.epoch, "--model", "srgan", "--eval_metrics", "--num_test", "100000",
             "--gpu_ids", gpu_ids, "--num_threads", "0", "--results_dir", str(results_dir)]
     for key, value in arch.items():
-        argv += [f"--{key}", str(value)]
+        if isinstance(value, bool):  # a switch (store_true): present or absent
+            argv += [f"--{key}"] if value else []
+        else:
+            argv += [f"--{key}", str(value)]
     argv += list(extra)  # last, so they win over the options above
     logger.info("%s: test.py %s", folder.name, " ".join(argv))
     results_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
     python scripts/sr_side_by_side.py --image ../shared/data/sr_eval/Set14/comic.png --box 60,80,96,96 \
         --model srresnet_cpu60=SRResNet --model srgan_cpu=SRGAN --checkpoints_dir checkpoints --out docs/sr.png
 
-The HR image is modcropped and downscaled by bicubic (the evaluation protocol, util/sr_image), each model
+The HR image is modcropped and downscaled by bicubic (the evaluation protocol, util/images), each model
 upscales the whole LR (in eval mode, tiled as test.py does), and the panels show the same `--box` (x, y, w, h in
 HR pixels) enlarged by nearest-neighbour `--zoom` so the pixels stay visible. Each panel is captioned with its
 PSNR / SSIM on the whole image (Y channel, `scale` border). The network options of each model come from its
@@ -25,14 +25,14 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from models import networks  # noqa: E402
-from models.base_model import load_into, load_state_dict_file  # noqa: E402
+from models import network_options, networks  # noqa: E402
+from models.checkpoints import load_into, load_state_dict_file  # noqa: E402
 from models.sr_inference import super_resolve  # noqa: E402
-from util import sr_image  # noqa: E402
 from util.cli import run_cli  # noqa: E402
 from util.errors import OptionError  # noqa: E402
 from util.fileio import atomic_save_pil  # noqa: E402
-from util.metrics import sr_metrics  # noqa: E402
+from util.images import (SRImage, bicubic_downscale, bicubic_upscale, modcrop, read_image, sr_metrics,  # noqa: E402
+                          to_pil_8bit)
 
 logger = logging.getLogger("sr_side_by_side")
 CAPTION_HEIGHT = 30
@@ -44,17 +44,18 @@ def load_generator(checkpoints_dir: str, name: str, epoch: str) -> Tuple[torch.n
     if not os.path.isfile(options_path):
         raise OptionError(f"--model {name}: no {options_path}; train it first or check --checkpoints_dir")
     with open(options_path, encoding="utf-8") as f:
-        opt = json.load(f)
-    net = networks.define_G(opt["input_nc"], opt["output_nc"], opt["ngf"], opt["netG"], opt["norm"],
-                            n_blocks=opt["n_blocks"], scale=opt["scale"])
+        opt = argparse.Namespace(**json.load(f))
+    # The builder arguments the generator takes from the options (e.g. srresnet's n_blocks and scale).
+    net = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm,
+                            **networks.generator_kwargs(opt))
     path = os.path.join(checkpoints_dir, name, f"{epoch}_net_G.pth")
-    load_into(net, load_state_dict_file(path), path)
-    return net.eval(), int(opt["scale"])
+    load_into(net, load_state_dict_file(path), path, network_options(opt, "G"))
+    return net.eval(), int(opt.scale)
 
 
-def panel(image: sr_image.SRImage, box: Tuple[int, int, int, int], zoom: int, caption: str) -> Image.Image:
+def panel(image: SRImage, box: Tuple[int, int, int, int], zoom: int, caption: str) -> Image.Image:
     x, y, w, h = box
-    crop = sr_image.to_pil_8bit(image).convert("RGB").crop((x, y, x + w, y + h))
+    crop = to_pil_8bit(image).convert("RGB").crop((x, y, x + w, y + h))
     crop = crop.resize((w * zoom, h * zoom), Image.Resampling.NEAREST)
     out = Image.new("RGB", (crop.width, crop.height + CAPTION_HEIGHT), "white")
     out.paste(crop, (0, 0))
@@ -95,21 +96,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if len(scales) != 1:
         parser.error(f"the models upscale by different factors {sorted(scales)}; compare models of one scale")
     scale = scales.pop()
-    hr = sr_image.modcrop(sr_image.read_image(args.image), scale)
-    hr = sr_image.SRImage(hr.pixels, None, hr.bit_depth)
+    hr = modcrop(read_image(args.image), scale)
+    hr = SRImage(hr.pixels, None, hr.bit_depth)
     x, y, w, h = args.box
     if x + w > hr.size[0] or y + h > hr.size[1]:
         parser.error(f"--box {x},{y},{w},{h} leaves the {hr.size[0]}x{hr.size[1]} image")
-    lr = sr_image.downscale(hr, scale)
+    lr = bicubic_downscale(hr, scale)
 
-    def caption(label: str, image: sr_image.SRImage) -> str:
+    def caption(label: str, image: SRImage) -> str:
         score = sr_metrics(image.pixels, hr.pixels, border=scale)
         return f"{label}\n{score['psnr']:.2f} dB / {score['ssim']:.4f}"
 
-    nearest = sr_image.SRImage(torch.nn.functional.interpolate(lr.pixels[None], scale_factor=scale,
+    nearest = SRImage(torch.nn.functional.interpolate(lr.pixels[None], scale_factor=scale,
                                                                mode="nearest")[0], None, 8)
     panels: List[Image.Image] = [panel(nearest, args.box, args.zoom, f"LR (x{scale} nearest)")]
-    bicubic = sr_image.upscale(lr, scale)
+    bicubic = bicubic_upscale(lr, scale)
     panels.append(panel(bicubic, args.box, args.zoom, caption("bicubic", bicubic)))
     with torch.no_grad():
         for label, net, _ in models:

@@ -1,4 +1,4 @@
-"""A corpus of awkward and broken image files: each one loads as documented in data/image_folder.py or fails
+"""A corpus of awkward and broken image files: each one loads as documented in util/images/reading.py or fails
 with a DataError naming the file; under --skip_bad_images the loader skips and counts them instead.
 
 Every file is generated in the test's tmp_path with PIL, numpy and zlib; nothing outside it is read or written.
@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from data import create_dataset
-from data.image_folder import load_image
+from util.images import load_image
 from util.errors import DataError
 
 # ---- writing files -----------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ def make_opt(root: Path, **overrides: Any) -> types.SimpleNamespace:
         dataroot=str(root), phase="test", dataset_mode="single", direction="AtoB", input_nc=3, output_nc=3,
         serial_batches=True, num_threads=0, batch_size=1, load_size=16, crop_size=16, max_dataset_size=math.inf,
         preprocess="crop", no_flip=True, isTrain=False, gpu_ids=[], netG="resnet_9blocks", seed=0,
-        skip_bad_images=False,
+        skip_bad_images=False, size_divisor=4, sr_scale=0, sr_test_hr=False,  # options/ resolves these for data/
     )
     values.update(overrides)
     return types.SimpleNamespace(**values)

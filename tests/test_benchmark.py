@@ -7,6 +7,7 @@ run, and that bad names are usage errors.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -14,13 +15,14 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List
+from types import ModuleType
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import ROOT, load_script
+from helpers import ROOT
 
 SCRIPT = ROOT / "scripts" / "benchmark.py"
 # One thread in the measuring processes: two OpenMP threads spinning against each other on 2 shared cores make
@@ -30,8 +32,11 @@ TINY = ["--threads", "1", "--peak-size", "256"]
 
 
 @pytest.fixture(scope="module")
-def benchmark() -> Any:
-    return load_script("scripts/benchmark.py")
+def benchmark() -> Iterator[ModuleType]:
+    """The benchmark's package, scripts/benchmarking (scripts/ is not a package: its folder joins sys.path)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(ROOT / "scripts"))
+        yield importlib.import_module("benchmarking")
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

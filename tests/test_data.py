@@ -20,6 +20,7 @@ import data
 from data import DATASETS, DatasetLoader, create_dataset, get_option_setter
 from data.base_dataset import BaseDataset, get_params, get_transform, size_divisor
 from data.image_folder import IMG_EXTENSIONS, is_image_file, load_image, make_dataset
+from models import data_options
 from util.errors import DataError, OptionError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -29,14 +30,16 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def make_opt(root: Any, **overrides: Any) -> types.SimpleNamespace:
-    """Options as the toolkit's parser would produce them (pix2pix-like defaults, CPU, no workers)."""
+    """Options as the toolkit's parser would produce them (pix2pix-like defaults, CPU, no workers), with what
+    options/ resolves for data/ from the model and its generator (models.data_options: size_divisor, ...)."""
     values = dict(
         dataroot=str(root), phase="train", dataset_mode="aligned", direction="AtoB", input_nc=3, output_nc=3,
         serial_batches=True, num_threads=0, batch_size=1, load_size=286, crop_size=256,
         max_dataset_size=math.inf, preprocess="resize_and_crop", no_flip=False, isTrain=True, gpu_ids=[],
-        netG="resnet_9blocks", seed=None,
+        netG="resnet_9blocks", seed=None, skip_bad_images=False, model="pix2pix",
     )
     values.update(overrides)
+    values.update(data_options(types.SimpleNamespace(**values)))
     return types.SimpleNamespace(**values)
 
 

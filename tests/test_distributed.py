@@ -123,10 +123,10 @@ def test_syncbatch_on_cpu_processes_is_refused(tmp_path, demo_data) -> None:
 
 def test_gpu_ids_without_torchrun_launches_it(tmp_path, demo_data, monkeypatch, train_main) -> None:
     """`--gpu_ids 0,1` from plain python starts torchrun with one process per GPU, never a one-GPU run."""
-    import options.base_options as base_options
+    import util.device as device
 
     calls = []
-    monkeypatch.setattr(base_options, "available_gpu_ids", lambda ids: tuple(ids))
+    monkeypatch.setattr(device, "available_gpu_ids", lambda ids: tuple(ids))
     monkeypatch.setattr(subprocess, "call", lambda command: calls.append(command) or 0)
     argv = ["--dataroot", str(demo_data["aligned"]), "--model", "pix2pix", "--gpu_ids", "0,1", "--amp", "none",
             "--checkpoints_dir", str(tmp_path), "--name", "launch", "--display_id", "0"]

@@ -1,4 +1,4 @@
-"""Tests of util/download.py and scripts/download.py, offline: local files and a server on 127.0.0.1 only.
+"""Tests of util/download/ and scripts/download.py, offline: local files and a server on 127.0.0.1 only.
 
 A guard (autouse) makes any connection to another address fail the test, so a wrong default URL can never
 reach the internet from the test suite.
@@ -6,6 +6,7 @@ reach the internet from the test suite.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import logging
 import os
@@ -25,8 +26,10 @@ import torch
 from PIL import Image
 
 from util import download
-from util.download import DownloadError, download_file, extract_archive, fetch_dataset, fetch_pretrained
+from util.download import (ChecksumError, DatasetEntry, DownloadError, PretrainedEntry, download_file,
+                           extract_archive, fetch_dataset, fetch_pretrained, install)
 from util.errors import CheckpointError, DataError
+from util.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "download.py"
@@ -303,6 +306,62 @@ def test_silent_server_times_out(silent_server: str, tmp_path: Path) -> None:
 def test_unsupported_scheme(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match="unsupported URL scheme 'gopher'"):
         download_file("gopher://127.0.0.1/x", tmp_path / "x", progress=False)
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_download_file_checks_sha256_before_replacing_dest(www: Path, tmp_path: Path) -> None:
+    source = www / "horse2zebra.pth"
+    dest = tmp_path / "got" / "model.pth"
+    download_file(str(source), dest, progress=False, sha256=sha256_of(source).upper())  # case does not matter
+    assert dest.read_bytes() == source.read_bytes()
+    dest.write_bytes(b"previous")
+    wrong = "0" * 64
+    with pytest.raises(ChecksumError) as err:
+        download_file(source.as_uri(), dest, progress=False, sha256=wrong)
+    message = str(err.value)
+    assert "\n" not in message and source.as_uri() in message
+    assert f"sha256 {sha256_of(source)}, expected {wrong}" in message and "not installed" in message
+    assert dest.read_bytes() == b"previous" and os.listdir(dest.parent) == ["model.pth"]
+    with pytest.raises(ValueError, match="64 hex digits"):
+        download_file(str(source), dest, progress=False, sha256="abc")
+
+
+def test_catalogue_sha256_is_verified_before_install(www: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry that carries a hash (the SR model zoo's files will) installs only the file with that hash."""
+    good = www / "horse2zebra.pth"
+    other = tmp_path / "other.pth"
+    torch.save({"weight": torch.ones(1)}, other)  # a valid state_dict, but not the published file
+    models: Registry[PretrainedEntry] = Registry("zoo model")
+    models.add("tiny", PretrainedEntry("tiny", good.as_uri(), "tiny", ("--model", "test"), sha256=sha256_of(good)))
+    zoo: Registry[Registry[PretrainedEntry]] = Registry("pretrained model kind")
+    zoo.add("zoo", models)
+    monkeypatch.setattr(install, "PRETRAINED", zoo)
+    ckpt = tmp_path / "ckpt"
+    installed = Path(fetch_pretrained("zoo", "tiny", ckpt, progress=False))
+    assert installed.read_bytes() == good.read_bytes()
+    with pytest.raises(ChecksumError, match=f"{other} has sha256 .*not installed") as err:
+        fetch_pretrained("zoo", "tiny", ckpt, from_file=other, progress=False)
+    assert "\n" not in str(err.value)
+    assert installed.read_bytes() == good.read_bytes() and os.listdir(installed.parent) == ["latest_net_G.pth"]
+
+    archive = www / "facades.tar.gz"
+    datasets: Registry[DatasetEntry] = Registry("zoo dataset")
+    datasets.add("facades", DatasetEntry("facades", archive.as_uri(), sha256="f" * 64))
+    kinds: Registry[Registry[DatasetEntry]] = Registry("dataset kind")
+    kinds.add("zoo", datasets)
+    monkeypatch.setattr(install, "DATASETS", kinds)
+    root = tmp_path / "datasets"
+    root.mkdir()
+    for source in ({"from_file": archive}, {"url": archive.as_uri()}):
+        with pytest.raises(ChecksumError, match=f"expected {'f' * 64}"):
+            fetch_dataset("zoo", "facades", root, progress=False, **source)
+        assert os.listdir(root) == []  # nothing extracted, no download left behind
+    with pytest.raises(ValueError, match="64 hex digits"):
+        DatasetEntry("x", "http://example.invalid/x.zip", sha256="not-a-hash")
 
 
 # ------------------------------------------------------------------------------------------------ datasets

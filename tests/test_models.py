@@ -14,20 +14,39 @@ import pytest
 import torch
 import torch.nn as nn
 
-from models import MODELS, create_model
-from models.networks import GAN_MODES, gradient_penalty
+from models import MODELS, architecture, create_model, data_options
+from models.networks import DISCRIMINATORS, GAN_MODES, GENERATORS, gradient_penalty
 from options import TestOptions, TrainOptions
 from util.errors import CheckpointError
 
 SIDE = 32
-# Extra flags that make a model tiny and fast. A model missing here is skipped with a reason.
-TINY_ARGS: Dict[str, List[str]] = {
-    "pix2pix": ["--netG", "resnet_6blocks"],
-    "cycle_gan": ["--netG", "resnet_6blocks"],
-    "srgan": ["--n_blocks", "1", "--netD_head", "conv", "--lambda_perceptual", "0"],
-}
-# Models whose input is smaller than their output (super-resolution): the factor.
-INPUT_DIVISOR = {"srgan": 4}
+
+
+def _tiny_args(model: str) -> List[str]:
+    """Flags that make `model` tiny and fast: its registration's `tiny`, then those of the generator and the
+    discriminator it then uses (their `Tiny.options`, models/architecture.py)."""
+    args = list(MODELS.meta(model)["tiny"])
+    _, chosen = TrainOptions().gather_options(["--model", model, *args])
+    for registry, name in ((GENERATORS, chosen.netG), (DISCRIMINATORS, chosen.netD)):
+        tiny = architecture.tiny(registry, name)
+        args += tiny.flags() if tiny is not None else ()
+    return args
+
+
+# Extra flags that make a model tiny and fast. A model without them is skipped with a reason.
+TINY_ARGS: Dict[str, List[str]] = {name: _tiny_args(name) for name in MODELS.names() if "tiny" in MODELS.meta(name)}
+
+
+def _sr_scale(model: str) -> int:
+    """How many times larger the model's output is than its input, as it tells the data pipeline."""
+    _, opt = TrainOptions().gather_options(["--model", model, *TINY_ARGS[model]])
+    opt.isTrain = True
+    return data_options(opt)["sr_scale"]
+
+
+# Models whose input is smaller than their output (super-resolution): the factor (a wrong one makes the batches
+# below mismatch the model's output).
+INPUT_DIVISOR = {name: _sr_scale(name) for name in TINY_ARGS if MODELS.get(name).upscales}
 TRAINABLE_MODELS = [name for name in MODELS.names() if name != "test"]
 
 

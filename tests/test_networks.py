@@ -1,62 +1,115 @@
 """Tests of the architectures behind `models.networks`: generators, discriminators, norms, initialisation.
 
-Every test parametrizes over the registries, so a newly registered architecture is picked up; a name whose
-tiny construction or expected output shape is not known here is skipped with a reason saying what to add.
+Every test parametrizes over the registries and builds each entry's tiny construction (the `tiny=Tiny(...)` of
+its registration, models/architecture.py), so a newly registered architecture is picked up; one that declares
+no tiny construction is skipped with a reason saying what to add. Expected sizes are measured or derived from
+the layers, never read back from the metadata under test.
 """
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 import torch
 import torch.nn as nn
 
-from models import networks
+from models import architecture, networks
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 STATE_DICT_KEYS = REFERENCE_DIR / "state_dict_keys.json"
 
-# Generators whose tiny construction is known here: name -> (input side, batch size). The side is the
-# smallest one the architecture accepts (its size divisor), or 32 for the fully convolutional ResNets.
+# Generators with a tiny construction: name -> (input side, batch size), and the builder arguments it takes.
 TINY_GENERATORS: Dict[str, Tuple[int, int]] = {
-    "resnet_9blocks": (32, 2),
-    "resnet_6blocks": (32, 2),
-    "unet_256": (256, 1),
-    "unet_128": (128, 1),
-    "srresnet": (12, 2),
-}
-EXPECTED_SIZE_DIVISOR = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_256": 256, "unet_128": 128, "srresnet": 1}
-# Super-resolution generators: output side = input side * scale (define_G's default scale), and a linear output.
-UPSCALE = {"srresnet": 4}
+    name: (tiny.side, tiny.batch) for name in GENERATORS.names()
+    if (tiny := architecture.tiny(GENERATORS, name)) is not None}
+TINY_D: Dict[str, Dict[str, Any]] = {
+    name: architecture.tiny_kwargs(DISCRIMINATORS, name) for name in DISCRIMINATORS.names()
+    if architecture.tiny(DISCRIMINATORS, name) is not None}
 
 
-def _patchgan_side(side: int, n_layers: int) -> int:
-    """Output side of an n-layer PatchGAN, derived layer by layer from the conv arithmetic (k4, p1)."""
-    for _ in range(n_layers):  # stride-2 convs: the first conv plus n_layers - 1 strided blocks
-        side = (side + 2 - 4) // 2 + 1
-    side = side + 2 - 4 + 1  # stride-1 conv (k4, p1) shrinks by 1
-    return side + 2 - 4 + 1  # final 1-channel conv (k4, p1) shrinks by 1 again
+def _tiny_G(netG: str, input_nc: int = 3, output_nc: int = 3, norm: str = "batch", **kwargs: Any) -> nn.Module:
+    return networks.define_G(input_nc, output_nc, 4, netG, norm, **kwargs,
+                             **architecture.tiny_kwargs(GENERATORS, netG))
+
+
+# Super-resolution generators: output side = input side * the scale of their tiny construction; linear output.
+UPSCALE = {name: architecture.tiny_kwargs(GENERATORS, name).get("scale") for name in TINY_GENERATORS
+           if networks.upscales(name)}
+
+
+def _takes_side(net: nn.Module, side: int, factor: int) -> bool:
+    """Whether `net` maps a side x side input to a (side * factor)-sided output (an error means it does not)."""
+    try:
+        with torch.no_grad():
+            y = net(torch.zeros(1, 3, side, side))
+    except (RuntimeError, ValueError):
+        return False
+    return tuple(y.shape[-2:]) == (side * factor, side * factor)
+
+
+class _Measured(dict):
+    """name -> value, measured by `measure(name)` on first use (building networks at import would be slow)."""
+
+    def __init__(self, measure: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.measure = measure
+
+    def __missing__(self, name: str) -> Any:
+        self[name] = value = self.measure(name)
+        return value
+
+
+def _divisor_of_sides_taken(netG: str) -> int:
+    """The size divisor by behaviour: the greatest common divisor of the input sides in [s, 2s] that the tiny
+    generator maps to the expected size, s its tiny side (the smallest sides may be refused for other
+    reasons: a ResNet's reflection padding needs more than one pixel in its 1/4-size blocks)."""
+    net = _tiny_G(netG).eval()
+    factor = UPSCALE.get(netG) or 1
+    side = TINY_GENERATORS[netG][0]
+    return math.gcd(*(s for s in range(side, 2 * side + 1) if _takes_side(net, s, factor)))
+
+
+EXPECTED_SIZE_DIVISOR = _Measured(_divisor_of_sides_taken)
+
+
+def _layer_arithmetic_shape(net: nn.Module, side: int) -> Tuple[int, ...]:
+    """Output shape (without the batch) of a feed-forward network on a side x side input, from its layers'
+    hyper-parameters alone: convolutions (k, s, p, d), adaptive pooling, flattening and linear layers."""
+    channels, flat = 0, None
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            (k, _), (s, _), (p, _), (d, _) = m.kernel_size, m.stride, m.padding, m.dilation
+            side, channels = (side + 2 * p - d * (k - 1) - 1) // s + 1, m.out_channels
+        elif isinstance(m, nn.AdaptiveAvgPool2d):
+            side = m.output_size if isinstance(m.output_size, int) else m.output_size[0]
+        elif isinstance(m, nn.Flatten):
+            flat = channels * side * side
+        elif isinstance(m, nn.Linear):
+            flat = m.out_features
+    return (channels, side, side) if flat is None else (flat,)
+
+
+def _d_side(netD: str) -> Optional[Callable[[int, int], int]]:
+    """(input side h, n_layers_D n) -> output side by layer arithmetic; None for one logit per image, (N, 1)."""
+    def side(h: int, n: int) -> int:
+        return _layer_arithmetic_shape(networks.define_D(6, 8, netD, n, "none", **TINY_D[netD]), h)[-1]
+
+    whole_image = _layer_arithmetic_shape(networks.define_D(6, 8, netD, 3, "none", **TINY_D[netD]), 64) == (1,)
+    return None if whole_image else side
 
 
 # Discriminators: name -> expected output side for an input side `h` and n_layers_D `n`.
-EXPECTED_D_SIDE = {
-    "basic": lambda h, n: _patchgan_side(h, 3),  # n_layers_D is ignored by 'basic'
-    "n_layers": lambda h, n: _patchgan_side(h, n),
-    "pixel": lambda h, n: h,
-    "srgan": None,  # one logit per image: (N, 1)
-}
-# Extra define_D arguments for the tiny construction (the SRGAN dense head would fix the input size to 96).
-D_EXTRA = {"srgan": {"head": "conv"}}
+EXPECTED_D_SIDE = _Measured(_d_side)
 
 
 def _skip_unknown(name: str, known: dict, what: str) -> None:
     if name not in known:
-        pytest.skip(f"{what} {name!r} is registered but its tiny construction / expected shape is not known to "
-                    f"this test; add it to the table in tests/test_networks.py")
+        pytest.skip(f"{what} {name!r} is registered without a tiny construction: add tiny=Tiny(...) to its "
+                    f"registration (models/architecture.py)")
 
 
 # ---------------------------------------------------------------------------------------------- generators
@@ -70,8 +123,7 @@ def test_generator_shape_and_range(netG: str, norm: str, nc: Tuple[int, int]) ->
     side, batch = TINY_GENERATORS[netG]
     input_nc, output_nc = nc
     torch.manual_seed(0)
-    net = networks.define_G(input_nc, output_nc, 4, netG, norm, use_dropout=False, init_type="normal",
-                            init_gain=0.02)
+    net = _tiny_G(netG, input_nc, output_nc, norm, use_dropout=False, init_type="normal", init_gain=0.02)
     x = torch.rand(batch, input_nc, side, side) * 2 - 1
     with torch.no_grad():
         y = net(x)
@@ -90,7 +142,7 @@ def test_generator_backward_reaches_first_layer(netG: str) -> None:
     _skip_unknown(netG, TINY_GENERATORS, "generator")
     side, batch = TINY_GENERATORS[netG]
     torch.manual_seed(0)
-    net = networks.define_G(3, 3, 4, netG, "batch", use_dropout=False)
+    net = _tiny_G(netG, use_dropout=False)
     first_conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
     assert first_conv.in_channels == 3
     net(torch.rand(batch, 3, side, side) * 2 - 1).square().mean().backward()
@@ -99,7 +151,7 @@ def test_generator_backward_reaches_first_layer(netG: str) -> None:
 
 @pytest.mark.parametrize("netG", GENERATORS.names())
 def test_size_divisor(netG: str) -> None:
-    _skip_unknown(netG, EXPECTED_SIZE_DIVISOR, "generator")
+    _skip_unknown(netG, TINY_GENERATORS, "generator")
     assert networks.size_divisor(netG) == EXPECTED_SIZE_DIVISOR[netG]
 
 
@@ -132,9 +184,9 @@ def test_use_dropout_adds_dropout_layers(netG: str, dropout_modules: int) -> Non
 @pytest.mark.parametrize("norm", NORM_LAYERS.names())
 @pytest.mark.parametrize("netD", DISCRIMINATORS.names())
 def test_discriminator_shape(netD: str, norm: str) -> None:
-    _skip_unknown(netD, EXPECTED_D_SIDE, "discriminator")
+    _skip_unknown(netD, TINY_D, "discriminator")
     torch.manual_seed(0)
-    net = networks.define_D(6, 8, netD, 3, norm, **D_EXTRA.get(netD, {}))
+    net = networks.define_D(6, 8, netD, 3, norm, **TINY_D[netD])
     x = torch.rand(2, 6, 64, 64) * 2 - 1
     y = net(x)
     expected = EXPECTED_D_SIDE[netD]

@@ -31,7 +31,7 @@ import torch
 from helpers import load_script, require_or_skip
 from PIL import Image
 
-from util import sr_image
+from util.images import SRImage, read_image, write_image
 from util.errors import DataError, OptionError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,7 +312,7 @@ def test_sr_output_keeps_alpha_greyscale_and_16_bit(trained, test_main, tmp_path
     assert grey16.mode == "I;16"
     grey16.save(folder / "grey16.png")
     rgb16 = torch.from_numpy(rng.integers(0, 65536, (3, h, w)).astype(np.float32) / 65535)
-    sr_image.write_image(str(folder / "rgb16.png"), sr_image.SRImage(rgb16, None, 16))
+    write_image(str(folder / "rgb16.png"), SRImage(rgb16, None, 16))
     assert png_ihdr(folder / "rgb16.png") == (w, h, 16, 2)
     Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB").save(folder / "photo.jpg", quality=95)
 
@@ -330,12 +330,12 @@ def test_sr_output_keeps_alpha_greyscale_and_16_bit(trained, test_main, tmp_path
     out = decode(images / "grey16_SR.png")
     assert out.mode.startswith("I") and out.size == big, out.mode
     assert png_ihdr(images / "grey16_SR.png") == (*big, 16, 0)  # 16-bit greyscale
-    values = sr_image.read_image(str(images / "grey16_SR.png"))
+    values = read_image(str(images / "grey16_SR.png"))
     assert (values.bit_depth, values.channels) == (16, 1)
     samples = torch.round(values.pixels * 65535).to(torch.int64)
     assert bool((samples % 257 != 0).any()), "the 16-bit output only holds 8-bit values"
 
-    values = sr_image.read_image(str(images / "rgb16_SR.png"))
+    values = read_image(str(images / "rgb16_SR.png"))
     assert (values.bit_depth, values.channels, values.alpha, values.size) == (16, 3, None, big)
     assert png_ihdr(images / "rgb16_SR.png") == (*big, 16, 2)
     samples = torch.round(values.pixels * 65535).to(torch.int64)

@@ -1,5 +1,5 @@
-"""Tests for util/sr_image.py: reading and writing images for SR without losing grey / alpha / 16 bit, and the
-literature's bicubic protocol (modcrop, PIL's antialiased bicubic on uint8).
+"""Tests for util/images (sr_io, pixels, resize): reading and writing images for SR without losing grey / alpha /
+16 bit, and the literature's bicubic protocol (modcrop, PIL's antialiased bicubic on uint8).
 
 Files are generated in tmp_path with PIL, numpy and zlib; written PNGs are checked through their IHDR and with
 an independent decoder (torchvision's decode_png). The Set5 crop test skips when ../shared/data is absent.
@@ -18,15 +18,15 @@ from PIL import Image, ImageOps
 from torchvision.io import ImageReadMode, decode_png
 
 from util.errors import DataError
-from util.sr_image import (
+from util.images import (
     SRImage,
-    downscale,
+    bicubic_downscale,
+    bicubic_upscale,
     modcrop,
     quantize,
     read_image,
     resize_bicubic,
     to_pil_8bit,
-    upscale,
     write_image,
 )
 
@@ -227,6 +227,20 @@ def test_read_16bit_rgb_written_by_hand(tmp_path) -> None:
     assert np.array_equal(np.rint(img.pixels.numpy().astype(np.float64) * 65535).transpose(1, 2, 0), samples)
 
 
+def test_read_16bit_rgb_tiff(tmp_path) -> None:
+    """A 16-bit RGB TIFF keeps its 16 bits (PIL alone would keep the high byte); an 8-bit TIFF stays 8-bit."""
+    import cv2
+
+    samples = np.random.default_rng(6).integers(0, 65536, (6, 5, 3)).astype(np.uint16)
+    assert cv2.imwrite(str(tmp_path / "rgb16.tif"), samples[:, :, ::-1])  # an independent writer, B, G, R order
+    img = read_image(str(tmp_path / "rgb16.tif"))
+    assert img.bit_depth == 16 and img.channels == 3 and img.alpha is None
+    assert np.array_equal(np.rint(img.pixels.numpy().astype(np.float64) * 65535).transpose(1, 2, 0), samples)
+    Image.fromarray((samples >> 8).astype(np.uint8)).save(tmp_path / "rgb8.tif")
+    img = read_image(str(tmp_path / "rgb8.tif"))
+    assert img.bit_depth == 8 and torch.equal(img.pixels, torch.from_numpy((samples >> 8).transpose(2, 0, 1) / 255).float())
+
+
 def test_read_16bit_colour_keys(tmp_path) -> None:
     """A tRNS chunk on a 16-bit grey or RGB PNG (a colour key in 16-bit units) becomes an alpha channel."""
     rgb = np.random.default_rng(5).integers(0, 4, (5, 6, 3)).astype(np.uint16) * 20000
@@ -329,10 +343,10 @@ def test_modcrop_shapes() -> None:
 
 def test_downscale_needs_multiples() -> None:
     img = SRImage(torch.rand(3, 10, 12))
-    assert downscale(img, 2).size == (6, 5)
-    assert upscale(img, 3).size == (36, 30)
+    assert bicubic_downscale(img, 2).size == (6, 5)
+    assert bicubic_upscale(img, 3).size == (36, 30)
     with pytest.raises(ValueError, match=r"12x10 .* not a multiple of the scale 4; modcrop"):
-        downscale(img, 4)
+        bicubic_downscale(img, 4)
 
 
 def set5_crop() -> np.ndarray:
@@ -351,10 +365,10 @@ def test_bicubic_protocol_equals_pil_on_real_image() -> None:
         got = resize_bicubic(hr, size)
         assert got.size == size and got.bit_depth == 8
         assert np.array_equal(np.rint(got.pixels.numpy() * 255).astype(np.uint8).transpose(1, 2, 0), expected), size
-    lr = downscale(hr, 4)
+    lr = bicubic_downscale(hr, 4)
     expected_lr = np.asarray(Image.fromarray(crop).resize((16, 12), Image.Resampling.BICUBIC))
     assert torch.equal(lr.pixels, torch.from_numpy(expected_lr.transpose(2, 0, 1).astype(np.float32) / 255))
-    sr = upscale(lr, 4)
+    sr = bicubic_upscale(lr, 4)
     expected_sr = np.asarray(Image.fromarray(expected_lr).resize((64, 48), Image.Resampling.BICUBIC))
     assert np.array_equal(np.rint(sr.pixels.numpy() * 255).astype(np.uint8).transpose(1, 2, 0), expected_sr)
     # Greyscale goes through mode 'L' and agrees with PIL too.
@@ -368,8 +382,8 @@ def test_16bit_downscale_agrees_with_8bit() -> None:
     crop = set5_crop()
     pixels = torch.from_numpy(crop.transpose(2, 0, 1).astype(np.float32) / 255)  # (3, 48, 64)
     alpha = pixels[1:2].clone()
-    low8 = downscale(SRImage(pixels, alpha, 8), 4)
-    low16 = downscale(SRImage(pixels, alpha, 16), 4)
+    low8 = bicubic_downscale(SRImage(pixels, alpha, 8), 4)
+    low16 = bicubic_downscale(SRImage(pixels, alpha, 16), 4)
     assert low16.bit_depth == 16 and low16.size == low8.size == (16, 12)
     assert torch.equal(low16.pixels, quantize(low16.pixels, 16))  # on the 16-bit grid
     assert (low16.pixels - low8.pixels).abs().max().item() <= 1 / 255 + 1e-6
@@ -383,10 +397,10 @@ def test_alpha_is_resized_separately() -> None:
     pixels = torch.rand(1, 8, 8)
     alpha = torch.zeros(1, 8, 8)
     alpha[:, :, 4:] = 1.0
-    small = downscale(SRImage(pixels, alpha), 2)
+    small = bicubic_downscale(SRImage(pixels, alpha), 2)
     assert small.alpha.shape == (1, 4, 4) and small.channels == 1
     assert torch.equal(small.alpha[0, :, 0], torch.zeros(4)) and torch.equal(small.alpha[0, :, 3], torch.ones(4))
-    assert upscale(SRImage(pixels), 2).alpha is None
+    assert bicubic_upscale(SRImage(pixels), 2).alpha is None
 
 
 def test_resize_rejects_bad_size() -> None:
@@ -395,19 +409,19 @@ def test_resize_rejects_bad_size() -> None:
 
 
 def test_pixel_conversions_in_slices_match_the_whole_image_formula() -> None:
-    """_to_uint/_from_uint/quantize work a slice of rows at a time (bounded memory on 8K images); the result
+    """to_uint/from_uint/quantize work a slice of rows at a time (bounded memory on 8K images); the result
     must be the whole-image float64 formula's, across slice boundaries, and the input must stay untouched."""
-    from util.sr_image import _from_uint, _rows_per_slice, _to_uint
+    from util.images.pixels import from_uint, rows_per_slice, to_uint
 
     x = torch.rand(3, 1500, 1200, dtype=torch.float64) * 1.2 - 0.1  # (C, H, W), some values out of [0, 1]
-    assert _rows_per_slice(3 * 1200) < 1500  # more than one slice
+    assert rows_per_slice(3 * 1200) < 1500  # more than one slice
     original = x.clone()
     for bits, dtype in ((8, np.uint8), (16, np.uint16)):
         levels = 2**bits - 1
         expected = torch.round(x.clamp(0, 1) * levels).permute(1, 2, 0).numpy().astype(dtype)
-        got = _to_uint(x, bits)
+        got = to_uint(x, bits)
         assert got.dtype == dtype and np.array_equal(got, expected)
-        back = _from_uint(got, bits)
+        back = from_uint(got, bits)
         assert back.dtype == torch.float32 and torch.equal(
             back, (torch.from_numpy(expected.astype(np.float64)).permute(2, 0, 1) / levels).to(torch.float32))
         assert torch.equal(quantize(x, bits), torch.round(x.clamp(0, 1) * levels) / levels)

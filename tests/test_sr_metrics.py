@@ -1,7 +1,7 @@
-"""Tests for util/metrics.py: the SR literature's Y-channel PSNR / SSIM.
+"""Tests for util/images/metrics.py: the SR literature's Y-channel PSNR / SSIM.
 
 SSIM and PSNR are checked against scikit-image (a test-only dependency) on random and real image pairs, and
-the whole protocol (util/sr_image.py's modcrop + MATLAB-like bicubic, then sr_metrics) against the published
+the whole protocol (util/images/resize.py's modcrop + MATLAB-like bicubic, then sr_metrics) against the published
 bicubic x4 figure on Set5. The real images live in ../shared/data, which users do not have: those tests skip.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 import torch
 from helpers import require_or_skip
 
-from util.metrics import SSIM_WINDOW, psnr, rgb_to_y, sr_metrics, ssim
-from util.sr_image import SRImage, downscale, modcrop, read_image, upscale
+from util.images import SRImage, bicubic_downscale, bicubic_upscale, modcrop, read_image
+from util.images.metrics import SSIM_WINDOW, psnr, rgb_to_y, sr_metrics, ssim
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SET5 = SHARED_DATA / "sr_eval" / "Set5"
@@ -40,7 +40,7 @@ def skimage_metrics():
 
 
 def sk_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
-    """scikit-image's SSIM with the settings of Wang et al. 2004 (what util.metrics.ssim reproduces)."""
+    """scikit-image's SSIM with the settings of Wang et al. 2004 (what util.images.metrics.ssim reproduces)."""
     return float(skimage_metrics().structural_similarity(
         a.numpy(), b.numpy(), gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255.0))
 
@@ -105,7 +105,7 @@ def test_psnr_ssim_match_skimage_on_real_pairs() -> None:
         full = read_image(str(path))
         w, h = full.size
         hr = SRImage(full.pixels[:, h // 2 - 48:h // 2 + 48, w // 2 - 64:w // 2 + 64])  # (3, 96, 128) centre crop
-        sr = upscale(downscale(hr, 4), 4)
+        sr = bicubic_upscale(bicubic_downscale(hr, 4), 4)
         y_hr, y_sr = rgb_to_y(hr.pixels)[0], rgb_to_y(sr.pixels)[0]  # (H, W) each
         assert psnr(y_sr, y_hr) == pytest.approx(sk_psnr(y_sr, y_hr), abs=1e-4), path.name
         assert ssim(y_sr, y_hr) == pytest.approx(sk_ssim(y_sr, y_hr), abs=1e-4), path.name
@@ -187,7 +187,7 @@ def test_set5_bicubic_x4_matches_the_published_figures() -> None:
     scores = []
     for path in set5_paths():
         hr = modcrop(read_image(str(path)), 4)
-        sr = upscale(downscale(hr, 4), 4)
+        sr = bicubic_upscale(bicubic_downscale(hr, 4), 4)
         assert sr.size == hr.size and sr.bit_depth == 8
         scores.append(sr_metrics(sr.pixels, hr.pixels, border=4))
     mean_psnr = float(np.mean([s["psnr"] for s in scores]))
@@ -204,7 +204,7 @@ def test_set14_bicubic_x4_matches_the_published_figures() -> None:
     scores = {}
     for path in paths:
         hr = modcrop(read_image(str(path)), 4)
-        scores[path.name] = sr_metrics(upscale(downscale(hr, 4), 4).pixels, hr.pixels, border=4)
+        scores[path.name] = sr_metrics(bicubic_upscale(bicubic_downscale(hr, 4), 4).pixels, hr.pixels, border=4)
     assert read_image(str(paths[[p.name for p in paths].index("bridge.png")])).channels == 1
     assert float(np.mean([s["psnr"] for s in scores.values()])) == pytest.approx(26.00, abs=0.02), scores
     assert float(np.mean([s["ssim"] for s in scores.values()])) == pytest.approx(0.7027, abs=0.002), scores

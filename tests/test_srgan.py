@@ -20,7 +20,7 @@ from data.aligned_dataset import AlignedDataset
 from data.single_dataset import SingleDataset
 from models import create_model
 from models import networks
-from models.sr_inference import upscale
+from models.sr_inference import upscale_tiled
 from models.srgan_discriminator import SRGANDiscriminator
 from models.srresnet import SRResidualBlock, SRResNet
 from options import TrainOptions
@@ -145,9 +145,9 @@ def test_tiled_equals_untiled(n_blocks: int, pad: int) -> None:
     """With padding over the receptive-field radius (4 + 2 n_blocks + 1 + 1 + 0.5 + 1 LR pixels) tiles are exact."""
     net = _trained_looking_srresnet(n_blocks)
     lr = torch.rand(1, 3, 37, 29) * 2 - 1
-    whole = upscale(net, lr, 4, tile=0)
+    whole = upscale_tiled(net, lr, 4, tile=0)
     recorder = _Recorder(net)
-    tiled = upscale(recorder, lr, 4, tile=10, tile_pad=pad)
+    tiled = upscale_tiled(recorder, lr, 4, tile=10, tile_pad=pad)
     assert tiled.shape == whole.shape == (1, 3, 148, 116)
     assert whole.std() > 0.05  # the comparison is not between near-constant images
     assert (tiled - whole).abs().max() <= 1 / 255
@@ -159,15 +159,15 @@ def test_tiles_without_context_differ() -> None:
     """The equality above is not trivial: without padding the tile borders show."""
     net = _trained_looking_srresnet(1)
     lr = torch.rand(1, 3, 37, 29) * 2 - 1
-    assert (upscale(net, lr, 4, tile=10, tile_pad=0) - upscale(net, lr, 4)).abs().max() > 1 / 255
+    assert (upscale_tiled(net, lr, 4, tile=10, tile_pad=0) - upscale_tiled(net, lr, 4)).abs().max() > 1 / 255
 
 
 def test_upscale_rejects_bad_arguments() -> None:
     net = _trained_looking_srresnet(1)
     with pytest.raises(ValueError, match=r"\(N, C, h, w\)"):
-        upscale(net, torch.rand(3, 8, 8), 4)
+        upscale_tiled(net, torch.rand(3, 8, 8), 4)
     with pytest.raises(ValueError, match=">= 0"):
-        upscale(net, torch.rand(1, 3, 8, 8), 4, tile=-1)
+        upscale_tiled(net, torch.rand(1, 3, 8, 8), 4, tile=-1)
 
 
 # ---------------------------------------------------------------------------------------------- the model

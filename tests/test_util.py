@@ -1,8 +1,9 @@
-"""Tests for util/: image conversion, atomic writes, the HTML page, the visualizer and the visdom seam."""
+"""Tests for util/ and util/reports/: image conversion, atomic writes, the HTML page, the visualizer and visdom."""
 from __future__ import annotations
 
 import errno
 import importlib.util
+import json
 import logging
 import os
 import re
@@ -18,11 +19,12 @@ from helpers import free_port
 import torch
 from PIL import Image
 
-from util import fileio, visdom_display
-from util.html import HTML
+from util import fileio
+from util.reports import HTML, Visualizer, visdom_display
+from util.reports.grid import make_grid
+from util.reports.results import write_metrics_report
+from util.reports.visdom_display import VisdomDisplay, start_command
 from util.util import mkdirs, save_image, tensor2im
-from util.visdom_display import VisdomDisplay, make_grid, start_command
-from util.visualizer import Visualizer
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -268,6 +270,25 @@ def test_html_refresh_and_absolute_paths(tmp_path):
     assert {"http-equiv": "refresh", "content": "1"} in parsed.metas
     with pytest.raises(ValueError):
         page.add_images(["a"], [], ["a"])
+
+
+def test_metrics_report_table_mean_row_and_json(tmp_path):
+    page = HTML(str(tmp_path / "web"), "t")
+    rows = [{"image": "a.png", "SR_psnr": 30.0, "SR_ssim": 0.9},
+            {"image": "b.png", "SR_psnr": 31.0, "SR_ssim": 0.8}]
+    report = write_metrics_report(page, rows, "metrics, x4", info={"scale": 4, "protocol": "p"})
+    assert report.path == str(tmp_path / "web" / "metrics.json")
+    assert report.mean == pytest.approx({"SR_psnr": 30.5, "SR_ssim": 0.85})
+    data = json.loads((tmp_path / "web" / "metrics.json").read_text(encoding="utf-8"))
+    assert list(data) == ["scale", "protocol", "mean", "images", "count"]
+    assert data["images"] == rows and data["count"] == 2 and data["scale"] == 4
+    page.save()
+    parsed = parse_page(tmp_path / "web" / "index.html")
+    assert parsed.headers == ["metrics, x4"]
+    assert parsed.cells == ["image", "SR_psnr", "SR_ssim", "a.png", "30.00", "0.9000", "b.png", "31.00", "0.8000",
+                            "mean", "30.50", "0.8500"]
+    with pytest.raises(ValueError):
+        write_metrics_report(page, [], "empty", info={})
 
 
 # ---------------------------------------------------------------------------------------------- Visualizer

@@ -15,6 +15,8 @@ import datetime
 import inspect
 import logging
 import os
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import List, Sequence
@@ -140,6 +142,23 @@ def launch_command(script: str, argv: Sequence[str], nproc: int) -> List[str]:
     """The torchrun command (as argv) that runs `script argv` on `nproc` local GPUs."""
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script,
             *argv]
+
+
+def relaunch(script: str, argv: Sequence[str], nproc: int) -> int:
+    """Run `script argv` again under torchrun, one process per GPU, and return its exit code (`--gpu_ids 0,1`
+    given to a plain `python train.py`)."""
+    command = launch_command(script, argv, nproc)
+    logger.info("%d GPUs: starting one training process each with\n  %s", nproc, shlex.join(command))
+    return subprocess.call(command)
+
+
+def resume_command(script: str, argv: Sequence[str], world: World = World()) -> str:
+    """The command that continues this run: the same arguments plus `--continue_train`, under the same launcher."""
+    args = list(argv)
+    if "--continue_train" not in args:
+        args.append("--continue_train")
+    launcher = f"torchrun --nproc_per_node {world.local_size} " if world.distributed else "python "
+    return launcher + script + " " + " ".join(shlex.quote(a) for a in args)
 
 
 def diverge_random_streams(world: World) -> None:

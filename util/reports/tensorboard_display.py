@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Mapping
+from typing import List, Mapping
 
 import torch
 
-from .util import tensor2im
-from .visdom_display import make_grid
+from ..util import tensor2im
+from .grid import make_grid
 
 logger = logging.getLogger(__name__)
 
+__all__: List[str] = ["TensorBoardDisplay"]
+
 
 class TensorBoardDisplay:
+    """A SummaryWriter that flushes after every call, so `tensorboard` shows a running training live."""
+
     def __init__(self, log_dir: str, ncols: int) -> None:
+        """`ncols` images per row in the visuals grid (`--display_ncols`)."""
         from torch.utils.tensorboard import SummaryWriter  # needs the optional `tensorboard` package
 
         os.makedirs(log_dir, exist_ok=True)

@@ -6,7 +6,7 @@ number computed any other way is not comparable (RGB PSNR is typically ~1.5 dB l
 protocol:
 
   1. the ground truth is `modcrop`ped to a multiple of the scale, and the SR output quantised to 8 bit
-     (both done by the caller, see util/sr_image.py);
+     (both done by the caller, see util/images/resize.py);
   2. both images are converted to the luma channel Y of MATLAB's `rgb2ycbcr` (ITU-R BT.601, "studio" range
      16..235), kept as floating point on the 0..255 scale;
   3. `scale` pixels are cropped on each side (the borders of an upscaled image depend on the padding
@@ -20,7 +20,7 @@ the (win - 1) // 2 border pixels, which leaves exactly the positions a 'valid' c
 implemented independently with torch so that the toolkit does not need scikit-image at run time.
 Everything is computed in float64: SSIM on 0..255 data subtracts nearly equal numbers (E[x^2] - E[x]^2).
 
-Measured with util/sr_image.py's bicubic (x4, border 4): Set5 28.429 dB / 0.8111 (published 28.42 / 0.8104).
+Measured with util/images/resize.py's bicubic (x4, border 4): Set5 28.429 dB / 0.8111 (published 28.42 / 0.8104).
 A greyscale image is measured on its own 0..255 values, as the published MATLAB code does (it converts only
 colour images: `if size(im, 3) > 1, rgb2ycbcr`). This matters: Set14's bridge.png is grey, and treating it as
 R = G = B (Y = 16 + 219 g) would raise its PSNR by 20 log10(255 / 219) = 1.32 dB and Set14's bicubic mean to

@@ -8,15 +8,19 @@ tensor or a plain Python value, so the file loads with `torch.load(..., weights_
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
-from typing import Any, Dict, Iterable, Mapping, Sequence, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from .errors import CheckpointError, OptionError, StorageError
-from .fileio import atomic_save_torch, load_torch_weights_only
+from util.errors import CheckpointError, OptionError, StorageError
+from util import distributed
+from util.fileio import atomic_save_torch, load_torch_weights_only, remove_stale_temp_files
+
+logger = logging.getLogger(__name__)
 
 STATE_FILE = "latest_train_state.pth"
 FORMAT_VERSION = 1
@@ -104,7 +108,7 @@ class Checkpointer:
             "epoch": epoch, "position": position, "total_iters": total_iters,
             "data_seed": self.loader.base_seed,
             "rng": capture_rng(),
-            "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.opt.to_dict().items()},
+            "options": self.opt.plain_dict(),
         })
 
 
@@ -117,3 +121,43 @@ def restore(model: Any, loader: Any, state: Mapping[str, Any]) -> Tuple[int, int
     loader.set_base_seed(state["data_seed"])
     restore_rng(state["rng"])
     return state["epoch"], state["position"], state["total_iters"]
+
+
+def prepare_resume(opt: Any, world: distributed.World, network_options: Iterable[str]) -> Optional[Dict[str, Any]]:
+    """Before anything is built: check the checkpoint folder can be written, tidy temporary files a killed run
+    left (rank 0), and return the training state when `--continue_train` resumes from it (else None).
+
+    Only `--epoch latest` without `--load_iter` resumes from the state; other epochs load network files only,
+    as the reference does. Another --model, or other `network_options` (models.network_options: they would
+    change the networks), are refused before anything is read.
+    """
+    save_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    check_writable(save_dir)
+    if world.is_main:
+        remove_stale_temp_files(save_dir)
+    resumable = opt.continue_train and opt.epoch == "latest" and opt.load_iter == 0
+    has_state = resumable and os.path.isfile(state_path(save_dir))
+    if distributed.any_rank(has_state) and not distributed.all_ranks(has_state):
+        raise CheckpointError(f"{state_path(save_dir)} is missing on some nodes: put --checkpoints_dir on storage "
+                              f"all nodes share to resume a multi-node run")
+    distributed.barrier()  # no rank reads the checkpoint folder while rank 0 still tidies it
+    if not has_state:
+        return None
+    state = load(save_dir)
+    check_compatible(state["options"], opt, ("model", *network_options))
+    return state
+
+
+def start_position(model: Any, loader: Any, state: Optional[Mapping[str, Any]], opt: Any) -> Tuple[int, int, int]:
+    """(epoch, position, total_iters) to start at: where `state` stopped, or `--epoch_count` for a new run (and
+    for `--continue_train` from network files alone, which the reference's checkpoints are)."""
+    if state is not None:
+        epoch, position, total_iters = restore(model, loader, state)
+        logger.info("resuming at epoch %d, sample %d of %d (from %s)", epoch, position, len(loader),
+                    state_path(model.save_dir))
+        return epoch, position, total_iters
+    if opt.continue_train:
+        logger.warning("no training state in %s: networks loaded from the '%s' files, optimisers start afresh "
+                       "at --epoch_count %d", model.save_dir, opt.epoch if opt.load_iter == 0 else opt.load_iter,
+                       opt.epoch_count)
+    return opt.epoch_count, 0, 0

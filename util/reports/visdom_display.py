@@ -12,28 +12,25 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import socket
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
-from PIL import Image
 
-from .util import tensor2im
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .visualizer import LossHistory
+from ..util import tensor2im
+from .grid import effective_ncols, make_grid
+from .history import LossHistory
 
 logger = logging.getLogger(__name__)
+
+__all__: List[str] = ["START_COMMAND", "VisdomDisplay", "start_command"]
 
 # The flags are those of visdom 0.2.4's `visdom/server/run_server.py`: single-dash `-port` and
 # `-bind_local` (listen on 127.0.0.1 only), double-dash `--hostname` (only used in the printed URL).
 START_COMMAND = "python -m visdom.server -port {port} --hostname 127.0.0.1 -bind_local"
-
-PADDING = 2  # pixels between grid tiles, as in the reference's `vis.images(..., padding=2)`
 
 
 def start_command(port: int) -> str:
@@ -187,7 +184,7 @@ class VisdomDisplay:
         labels = list(visuals.keys())
         images = [tensor2im(v) for v in visuals.values()]  # each (H, W, 3) uint8
         grid = make_grid(images, self.ncols)  # (3, Hg, Wg) uint8
-        ncols = _effective_ncols(self.ncols, len(images))
+        ncols = effective_ncols(self.ncols, len(images))
         tile_w = max(im.shape[1] for im in images)
         scale = self.winsize / tile_w if self.winsize > 0 else 1.0
         opts: Dict[str, Any] = {
@@ -199,15 +196,15 @@ class VisdomDisplay:
         logger.debug("visdom grid of %d images, %d per row", len(images), ncols)
         self._send("images", lambda vis: vis.image(grid, win=self.win_id + 1, opts=opts))
 
-    def plot_metrics(self, history: "LossHistory") -> None:
+    def plot_metrics(self, history: LossHistory) -> None:
         """Validation metrics (e.g. PSNR, SSIM) per epoch in their own line window (`win_id + 2`)."""
         self._plot(history, self.win_id + 2, "validation", "metric")
 
-    def plot_losses(self, history: "LossHistory") -> None:
+    def plot_losses(self, history: LossHistory) -> None:
         """Draw every loss against fractional epochs in one line window, one curve per loss name."""
         self._plot(history, self.win_id, "loss over time", "loss")
 
-    def _plot(self, history: "LossHistory", win: int, title: str, ylabel: str) -> None:
+    def _plot(self, history: LossHistory, win: int, title: str, ylabel: str) -> None:
         if not self.enabled or not history.x:
             return
         n = len(history.legend)
@@ -217,30 +214,3 @@ class VisdomDisplay:
                 "ylabel": ylabel}
         self._send(f"{ylabel} plot", lambda vis: vis.line(X=x, Y=y, win=win, opts=opts))
 
-
-def _effective_ncols(ncols: int, n: int) -> int:
-    """`ncols` <= 0 (the reference's "one window per image") is shown as a single row here."""
-    return n if ncols <= 0 else min(ncols, n)
-
-
-def make_grid(images: List[np.ndarray], ncols: int) -> np.ndarray:
-    """Tile H x W x 3 uint8 images into a (3, Hg, Wg) uint8 grid on a white background.
-
-    `ncols` images per row and `PADDING` pixels around every tile, like the reference's
-    `vis.images(nrow=ncols, padding=2)` (which pads incomplete rows with white images).
-    """
-    if not images:
-        raise ValueError("make_grid needs at least one image")
-    h = max(im.shape[0] for im in images)
-    w = max(im.shape[1] for im in images)
-    ncols = _effective_ncols(ncols, len(images))
-    nrows = int(math.ceil(len(images) / ncols))
-    grid = np.full((3, nrows * (h + PADDING) + PADDING, ncols * (w + PADDING) + PADDING), 255, dtype=np.uint8)
-    for k, im in enumerate(images):
-        if im.shape[:2] != (h, w):
-            im = np.asarray(Image.fromarray(im).resize((w, h), Image.Resampling.NEAREST))
-        row, col = divmod(k, ncols)
-        top = row * (h + PADDING) + PADDING
-        left = col * (w + PADDING) + PADDING
-        grid[:, top : top + h, left : left + w] = np.transpose(im, (2, 0, 1))  # (3, h, w)
-    return grid

@@ -1,0 +1,192 @@
+"""What a run reports: the notes a reader needs, the markdown section (tables naming the machine), and the
+report files themselves.
+
+Everything here reads the report dict alone, so a JSON report written earlier can be rendered again.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from .cases import (BEFORE, BUSY_WARNING, COMPILE_WARMUP, SR_BLOCKS, SR_NGF, SR_PHOTO_SIZE, SR_RSS_TARGET_MIB,
+                    SR_SCALE)
+from .inputs import RANDOM_VGG
+
+logger = logging.getLogger("benchmark")
+
+SCHEMA_VERSION = 1  # of the JSON report: raised when a field changes meaning or goes
+
+
+def _cell(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return format(value, spec) if spec else str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> List[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def machine_line(machine: Dict[str, Any]) -> str:
+    gpu = machine.get("gpu") or "no GPU"
+    memory = f", {machine['memory_gib']:.0f} GiB RAM" if machine.get("memory_gib") else ""
+    return (f"Machine: {machine.get('cpu', 'unknown CPU')} ({machine.get('cores_usable', '?')} of "
+            f"{machine.get('cores', '?')} cores usable{memory}), {gpu}; torch {machine.get('torch')}, Python "
+            f"{machine.get('python')}; measured on {machine.get('device')} on {machine.get('date')}.")
+
+
+def markdown_report(report: Dict[str, Any]) -> str:
+    """The markdown section of a report: the machine, the training table, before/after, SR, notes, failures."""
+    machine = report["machine"]
+    run = report.get("run", {})
+    trees = report.get("trees", {})
+    lines = [f"## Benchmarks ({machine.get('date', '')[:10]}, {machine.get('device')})", "", machine_line(machine)]
+    after = trees.get("after")
+    if after:
+        changes = " with uncommitted changes" if after.get("uncommitted_changes") else ""
+        code = f"Code: {str(after.get('rev') or 'unknown')[:12]}{changes}"
+        before = trees.get("before")
+        if before:
+            code += f"; `before` = {before.get('requested')} ({str(before.get('rev'))[:12]})"
+        lines += ["", code + "."]
+    if run:
+        lines += ["", f"Training: median of {run.get('steps')} steps after {run.get('warmup')} warm-up steps "
+                      f"({COMPILE_WARMUP} under --compile), synthetic batches, {run.get('repeats')} repeat(s) "
+                      f"interleaved; {run.get('threads') or 'default'} torch threads."]
+    train = report.get("summary", {}).get("train", [])
+    if train:
+        header = ["model", "setting", "config", "amp", "channels_last", "compile", "batch", "step (s)", "images/s",
+                  "vs before", "vs fp32", "peak RSS (MiB)", "CUDA max alloc (MiB)", "GFLOP/step", "MFU"]
+        rows = []
+        for r in train:
+            if r.get("step_median_s") is None:
+                rows.append([r["model"], r["setting"], r["config"], *["n/a"] * 4, "failed", *["n/a"] * 7])
+                continue
+            flops = _cell(r["flops_per_step"] / 1e9 if r.get("flops_per_step") else None, ".1f")
+            if r.get("flops_from"):
+                flops += f" (from {r['flops_from']})"
+            speedups = [_cell(r.get(f"speedup_vs_{ref}"), ".2f") + ("x" if r.get(f"speedup_vs_{ref}") else "")
+                        for ref in (BEFORE, "fp32")]
+            rows.append([r["model"], r["setting"], r["config"], _cell(r.get("amp")), _cell(r.get("channels_last")),
+                         _cell(r.get("compile")), _cell(r.get("batch_size")), _cell(r["step_median_s"], ".4g"),
+                         _cell(r["images_per_s"], ".3g"), *speedups, _cell(r.get("peak_rss_mib"), ".0f"),
+                         _cell(r.get("cuda_max_alloc_mib"), ".0f"), flops,
+                         _cell(100 * r["mfu"] if r.get("mfu") is not None else None, ".1f")
+                         + ("%" if r.get("mfu") is not None else "")])
+        right = [False] * 6 + [True] * 9
+        lines += ["", "### Training", "", *_table(header, rows, right)]
+        pairs = [(r, next((d for d in train if (d["model"], d["setting"], d["config"]) ==
+                           (r["model"], r["setting"], "default")), None)) for r in train if r["config"] == BEFORE]
+        if pairs:
+            rows = [[b["model"], b["setting"], _cell(b.get("step_median_s"), ".4g"),
+                     _cell(d.get("step_median_s") if d else None, ".4g"),
+                     _cell(d.get("speedup_vs_before") if d else None, ".2f")
+                     + ("x" if d and d.get("speedup_vs_before") else "")] for b, d in pairs]
+            lines += ["", "### Default step time, before and after", "",
+                      *_table(["model", "setting", "before (s/step)", "after, default config (s/step)", "speed-up"],
+                              rows, [False, False, True, True, True])]
+    sr = report.get("summary", {}).get("sr", [])
+    if sr:
+        header = ["setting", "LR image", "mode", "tile", "config", "amp", "time (s)", "output MP/s", "input MP/s",
+                  "vs before", "peak RSS (MiB)", "CUDA max alloc (MiB)"]
+        rows = []
+        for r in sr:
+            size = "x".join(map(str, r.get("image_size") or [])) or "n/a"
+            head = [r["setting"], size, r["mode"], _cell(r.get("tile")), r["config"]]
+            if r.get("seconds") is None:
+                rows.append([*head, "n/a", "skipped: " + r["skipped"] if r.get("skipped") else "failed",
+                             *["n/a"] * 5])
+                continue
+            rows.append([*head, _cell(r.get("amp")), _cell(r["seconds"], ".4g"), _cell(r["output_mp_per_s"], ".3g"),
+                         _cell(r["input_mp_per_s"], ".3g"),
+                         _cell(r.get("speedup_vs_before"), ".2f") + ("x" if r.get("speedup_vs_before") else ""),
+                         _cell(r.get("peak_rss_mib"), ".0f"), _cell(r.get("cuda_max_alloc_mib"), ".0f")])
+        lines += ["", f"### SR x{SR_SCALE} inference", "",
+                  *_table(header, rows, [False] * 5 + [False] + [True] * 6)]
+    lines += ["", "Notes:", ""]
+    lines += [f"- {note}" for note in report.get("notes", [])]
+    failures = report.get("failures", [])
+    if failures:
+        lines += ["", "### Failures", ""]
+        lines += [f"- {f['what']}: {f['error']}" for f in failures]
+    return "\n".join(lines) + "\n"
+
+
+def report_notes(report: Dict[str, Any]) -> List[str]:
+    """What a reader must know to read the numbers right, derived from what was actually measured."""
+    notes = ["Step = set_input + optimize_parameters on a synthetic batch (no data loading); images/s = batch / "
+             "median step time. Peak RSS is the measuring process's high-water mark (Linux VmHWM; it includes "
+             "torch itself); every measurement runs in a process of its own.",
+             "MFU = matmul/convolution FLOPs of one training step (forward and backward, counted by "
+             "torch.utils.flop_counter) / median step time / peak FLOP/s, the peak being the median speed of square "
+             "matmuls in the config's compute dtype, measured in the same process on the same device."]
+    train = report.get("summary", {}).get("train", [])
+    random_vgg = list(dict.fromkeys(r["model"] for r in train if r.get("vgg_weights") == RANDOM_VGG))
+    if random_vgg:
+        notes.append(f"{', '.join(random_vgg)}: the VGG19 ImageNet weights are not on this machine, so "
+                     f"{'its' if len(random_vgg) == 1 else 'their'} perceptual loss ran with random VGG19 weights "
+                     f"of the same shapes: timing only (the work per step is the same).")
+    if any(r.get("flops_from") for r in train):
+        notes.append("Under torch.compile the FLOP counter cannot see the compiled kernels; those rows take the "
+                     "FLOPs of an eager config of the same model and setting ('from ...').")
+    measured = [r for kind in ("train", "sr") for r in report.get("measurements", {}).get(kind, [])]
+    busy = [r["cpu_busy_before"] for r in measured if r.get("cpu_busy_before") is not None]
+    busy_at_start = report["machine"].get("cpu_busy_at_start")
+    if busy_at_start is not None:
+        busy.append(busy_at_start)
+    if busy and max(busy) > BUSY_WARNING:
+        notes.append(f"WARNING: other work used up to {100 * max(busy):.0f}% of the CPU time just before "
+                     f"measurements (between them, while none ran); it slows the measurements unevenly. The "
+                     f"share before each measurement is in the JSON (cpu_busy_before).")
+    diverged = [f"{r['model']} {r['setting']} {r['config']}" for r in train if r.get("losses_finite") is False]
+    if diverged:
+        notes.append(f"WARNING: losses were NaN or infinite after the timed steps of {', '.join(diverged)}: "
+                     f"that config does not train as measured.")
+    high = [f"{r['model']} {r['setting']} {r['config']}" for r in train if (r.get("mfu") or 0) > 1]
+    if high:
+        notes.append(f"MFU above 100% ({', '.join(high)}): the step's kernels ran faster than the square matmul "
+                     f"that defines the peak. Either they are genuinely faster (on some CPUs oneDNN's convolutions "
+                     f"beat the BLAS matmul) or the machine's load changed between the steps and the peak "
+                     f"measurement; the load averages before each measurement are in the JSON.")
+    sr = report.get("summary", {}).get("sr", [])
+    if sr:
+        sources = sorted({r.get("image_source") for r in report.get("measurements", {}).get("sr", [])
+                          if r.get("image_source")})
+        notes.append(f"SR: SRResNet x{SR_SCALE} ({SR_BLOCKS} blocks, {SR_NGF} filters) with random weights: timing "
+                     f"only. Output MP/s = output pixels ({SR_SCALE**2} x the input pixels) / seconds / 10^6. Image: "
+                     + ("; ".join(sources) if sources else "n/a") + ".")
+        on_cpu = report["machine"].get("device") == "cpu"
+        for r in sr:
+            if r.get("image_size") == list(SR_PHOTO_SIZE) and r["mode"] == "tiled" and r.get("seconds"):
+                target = ""
+                if on_cpu:
+                    met = "met" if r["peak_rss_mib"] <= SR_RSS_TARGET_MIB else "NOT met"
+                    target = f" (CPU target <= {SR_RSS_TARGET_MIB:.0f} MiB: {met})"
+                notes.append(f"SR x{SR_SCALE} of a {SR_PHOTO_SIZE[0]}x{SR_PHOTO_SIZE[1]} photo, tiled "
+                             f"(tile {r['tile']}), config {r['config']}: {r['seconds']:.1f} s, peak RSS "
+                             f"{r['peak_rss_mib']:.0f} MiB{target}.")
+    return notes
+
+
+
+def failures_of(results: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
+    """The report's list of failed measurements: what each was and its error."""
+    return [{"what": f"{r.get('model') or 'SR ' + r.get('mode', '')} {r['setting']} {r['config']} "
+                     f"({r['tree']}, repeat {r['repeat'] + 1})", "error": r["error"]}
+            for r in results if "error" in r]
+
+
+def write_text(path: str, text: str) -> None:
+    """Write through a temporary file and a rename (util.fileio), so an interrupted run leaves no half-written
+    report."""
+    # Imported here, not at the top: workers import this package too, and must take util from the tree under test.
+    from util.fileio import atomic_write_text
+
+    Path(path).resolve().parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    logger.info("wrote %s", path)

@@ -1,0 +1,104 @@
+"""What a test run leaves in its results folder: the result images with their page rows, and metric reports.
+
+test.py calls these through the model (`save_test_results`, `finish_test`); they only need the page, so any
+model's visuals and per-image metrics end up in the same layout (`images/`, `index.html`, `metrics.json`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Sequence, Tuple
+
+import torch
+
+from ..fileio import atomic_write_text
+from ..images import SRImage, write_image
+from ..util import save_image, tensor2im
+from .html import HTML
+
+__all__: List[str] = ["MetricsReport", "metric_cell", "save_image_row", "save_images", "write_metrics_report"]
+
+
+def save_images(
+    webpage: HTML,
+    visuals: Mapping[str, torch.Tensor],
+    image_paths: Sequence[str],
+    aspect_ratio: float = 1.0,
+    width: int = 256,
+) -> None:
+    """For each image of the batch and each visual: `images/<stem>_<label>.png` and one page row per image.
+
+    `visuals[label]` is (N, C, H, W) in [-1, 1]; `image_paths[i]` names the source of sample i.
+    """
+    image_dir = webpage.get_image_dir()
+    for index, source in enumerate(image_paths):
+        stem = os.path.splitext(os.path.basename(source))[0]
+        webpage.add_header(stem)
+        ims, txts, links = [], [], []
+        for label, batch in visuals.items():
+            name = f"{stem}_{label}.png"
+            save_image(tensor2im(batch[index]), os.path.join(image_dir, name), aspect_ratio=aspect_ratio)
+            ims.append(f"images/{name}")
+            txts.append(label)
+            links.append(f"images/{name}")
+        webpage.add_images(ims, txts, links, width=width)
+
+
+def save_image_row(webpage: HTML, stem: str, images: Sequence[Tuple[str, SRImage, str]], width: int = 256) -> None:
+    """One page row for the source `stem`: each (label, image, caption) written as `images/<stem>_<label>.png`
+    as it is (bit depth, alpha and greyscale kept, unlike `save_images`' 8-bit RGB), shown with its caption."""
+    image_dir = webpage.get_image_dir()
+    ims, txts = [], []
+    for label, image, caption in images:
+        name = f"{stem}_{label}.png"
+        write_image(os.path.join(image_dir, name), image)
+        ims.append(f"images/{name}")
+        txts.append(caption)
+    webpage.add_header(stem)
+    webpage.add_images(ims, txts, ims, width=width)
+
+
+class MetricsReport(NamedTuple):
+    """Where `write_metrics_report` wrote the JSON, and the mean of each metric (for the caller's summary)."""
+
+    path: str
+    mean: Dict[str, float]
+
+
+def metric_cell(name: str, value: float) -> str:
+    """A table cell for metric `name`: SSIM-like scores in [0, 1] with 4 decimals, anything else (PSNR in dB) 2."""
+    return f"{value:.4f}" if "ssim" in name else f"{value:.2f}"
+
+
+def write_metrics_report(
+    webpage: HTML,
+    rows: Sequence[Mapping[str, Any]],
+    title: str,
+    *,
+    info: Mapping[str, Any],
+    label: str = "image",
+    cell: Callable[[str, float], str] = metric_cell,
+    filename: str = "metrics.json",
+) -> MetricsReport:
+    """Add a per-image metrics table with a mean row to the page and write the same numbers as JSON beside it.
+
+    `rows` are one mapping per image: `rows[i][label]` names the image, every other key is a metric (the keys
+    of the first row, in its order, are the columns). The JSON (`<web_dir>/<filename>`) is `info`'s fields
+    first, then `mean`, `images` (the rows as given) and `count`, so a report is self-describing (e.g. the
+    scale and the protocol the metrics were measured with). The page is not saved here; test.py saves it last.
+    """
+    if not rows:
+        raise ValueError("write_metrics_report needs at least one row")
+    keys = [k for k in rows[0] if k != label]
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+
+    def cells(values: Mapping[str, float]) -> List[str]:
+        return [cell(k, values[k]) for k in keys]
+
+    table = [[r[label], *cells(r)] for r in rows] + [["mean", *cells(mean)]]
+    webpage.add_header(title)
+    webpage.add_table([label, *keys], table)
+    report = {**info, "mean": mean, "images": list(rows), "count": len(rows)}
+    path = os.path.join(webpage.web_dir, filename)
+    atomic_write_text(path, json.dumps(report, indent=2) + "\n")
+    return MetricsReport(path, mean)
