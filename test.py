@@ -1,9 +1,14 @@
 """Apply a trained model to test images and write an HTML page of the results.
 
-    python test.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix --direction BtoA
+    python test.py --dataroot ./datasets/facades --name facades_pix2pix     # a run trained with this toolkit
     python test.py --dataroot ./my_photos --name horse2zebra --model test --no_dropout --preprocess none
 
-Writes `<results_dir>/<name>/<phase>_<epoch>/images/<stem>_<label>.png` and `index.html`.
+A run trained with this toolkit needs only `--name`: the model and the options that decide its networks come
+from `<checkpoints_dir>/<name>/train_opt.json` unless given (options/saved_run.py). A folder without that file
+(a reference download) needs them as flags, as in the reference.
+
+Writes `<results_dir>/<name>/<phase>_<epoch>/images/<stem>_<label>.png` and `index.html`; inputs whose stems
+clash (photo.jpg, photo.png) keep their extension in the stem (photo_jpg, photo_png; util/reports/names.py).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ logger = logging.getLogger("test")
 def main(argv: Optional[Sequence[str]] = None) -> int:
     options = TestOptions()
     opt = options.parse(argv)
+    options.placement.activate()  # --gpu_ids 1: pinned memory and cuDNN on GPU 1, not a context on GPU 0 too
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
     model = create_model(opt)
@@ -38,6 +44,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Batch norm with running statistics and no dropout; pix2pix's paper keeps train mode at test time.
         model.eval()
     total = int(min(opt.num_test, len(dataset)))
+    sources = dataset.source_paths()
+    if sources is not None:  # inputs with one stem (photo.jpg, photo.png) get results named apart
+        webpage.names.plan(sources[:total])
     done = 0
     with tqdm(total=total, unit="img", desc="test", disable=None) as progress:
         for data in dataset:

@@ -10,8 +10,8 @@ state_dicts), `latest_train_state.pth` (everything needed to resume), `train_opt
 `loss_log.txt`, and `web/index.html` with images saved during training. Ctrl-C or SIGTERM finishes the
 current step, saves, and exits with a message saying how to resume.
 
-Under torchrun (or `--gpu_ids 0,1`, which starts torchrun itself) every process trains on its share of
-each batch and rank 0 alone logs, displays and saves; see util/distributed.py.
+Under torchrun (or `--gpu_ids 0,1`, which starts one process per GPU itself, util/launcher.py) every process
+trains on its share of each batch and rank 0 alone logs, displays and saves; see util/distributed.py.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 from data import create_dataset
 from models import create_model, network_options, train_state
 from options.train_options import TrainOptions
-from util import distributed
+from util import distributed, launcher
 from util.cli import run_cli, seed_everything
 from util.errors import TrainingError
 from util.stop import GracefulStop
@@ -47,11 +47,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     opt = options.parse(argv)
     placement = options.placement
     if placement.needs_launch:
-        return distributed.relaunch(os.path.abspath(__file__), argv, len(opt.gpu_ids))
-    if placement.use_cuda:
-        import torch
-
-        torch.cuda.set_device(placement.device)  # before NCCL starts: each rank on its own GPU
+        return launcher.relaunch(os.path.abspath(__file__), argv, len(opt.gpu_ids))
+    placement.activate()  # before NCCL and the data loader start: each rank on its own GPU
     distributed.init(placement.world, use_cuda=placement.use_cuda)
     try:
         return train(opt, options, placement.world, argv)
@@ -104,7 +101,8 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Sequence[s
                 before, total_iters = total_iters, total_iters + batch_size
                 model.set_input(data)
                 model.optimize_parameters()
-                bad = model.nonfinite_losses()
+                # The step's one device-to-host read: non-finite losses and stop requests, of every rank.
+                bad, stopping = model.check_step(lambda: stop.requested)
                 if bad:
                     raise TrainingError(
                         f"loss {', '.join(bad)} is not finite at epoch {epoch}, sample {dataset.position} "
@@ -125,7 +123,7 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Sequence[s
                     logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
                     save([f"iter_{total_iters}" if opt.save_by_iter else "latest"], epoch, dataset.position)
                 # A signal may reach the ranks at different steps: all stop at the first step any saw it.
-                if distributed.any_rank(stop.requested):
+                if stopping:
                     save(["latest"], epoch, dataset.position)
                     logger.warning("stopped at epoch %d, sample %d; state saved in %s. Resume with:\n  %s", epoch,
                                    dataset.position, save_dir, resume)

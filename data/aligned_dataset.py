@@ -24,7 +24,9 @@ _MAX_NAMES_SHOWN = 3
 
 
 class _SideBySidePairs:
-    """Layout (a): one file per pair, A left of B; the split is at w // 2 as in the reference."""
+    """Layout (a): one file per pair, A left of B; the split is at w // 2 as in the reference. A file less than 2
+    pixels wide has an empty A half: a DataError naming it (skipped and counted under --skip_bad_images), never
+    a blank A trained on silently."""
 
     def __init__(self, folder: str, max_dataset_size: float) -> None:
         self.folder = folder
@@ -38,6 +40,9 @@ class _SideBySidePairs:
         ab = load_image(path, "RGB")  # (H, 2W) side by side
         w, h = ab.size
         w2 = w // 2
+        if w2 < 1:
+            raise DataError(f"{path}: the image is {w}x{h}, too narrow to hold A and B side by side (each half must "
+                            f"be at least 1 pixel wide); remove it or replace it with an A|B pair", path=path)
         return ab.crop((0, 0, w2, h)), ab.crop((w2, 0, w, h)), path, path
 
 
@@ -127,6 +132,12 @@ class AlignedDataset(BaseDataset):
 
     def __len__(self) -> int:
         return len(self.pairs)
+
+    def source_paths(self) -> List[str]:
+        """The side-by-side files, or the stored A files (B in BtoA: the network input's file names the sample)."""
+        if isinstance(self.pairs, _SideBySidePairs):
+            return list(self.pairs.paths)
+        return [b if self.btoa else a for a, b in self.pairs.pairs]
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         if self.scale:

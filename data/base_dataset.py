@@ -56,6 +56,12 @@ class BaseDataset(data.Dataset, abc.ABC):
     def __getitem__(self, index: int) -> Dict[str, Any]:
         """One sample as a dict of tensors and paths."""
 
+    def source_paths(self) -> Optional[List[str]]:
+        """The 'A_paths' of samples 0, 1, ... in test order (--serial_batches), read without loading an image:
+        what test.py names each sample's results after, decided for the whole run before the first is written
+        (util/reports/names.py). None when the dataset cannot tell (results then keep their inputs' stems)."""
+        return None
+
     @staticmethod
     def _apply(transform: Callable[[Image.Image], Any], img: Image.Image, path: str) -> Any:
         """Run `transform` on the image read from `path`, prefixing the path to any DataError it raises.

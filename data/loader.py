@@ -54,7 +54,8 @@ def _probe_first_sample(dataset: BaseDataset) -> None:
 @contextlib.contextmanager
 def _preserved_rng() -> Iterator[None]:
     """Leave python, numpy and torch (CPU) random states as they were: loading data in the main process
-    must not change the model's random stream (dropout, image pool)."""
+    must not change the model's random stream (dropout, image pool). The CUDA generators are never touched
+    by the data path (`_SeededSamples`)."""
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     try:
         yield
@@ -123,7 +124,12 @@ SKIPPED = "_skipped"  # key of a sample that could not be loaded under --skip_ba
 
 
 class _SeededSamples(torch.utils.data.Dataset):
-    """Runs `dataset[index]` with python, numpy and torch seeded from the sample's own seed."""
+    """Runs `dataset[index]` with python, numpy and torch's CPU generator seeded from the sample's own seed.
+
+    Only the CPU generator: `torch.manual_seed` would also reseed every CUDA generator, and with
+    --num_threads 0 (samples loaded in the training process) dropout, D-input noise and the WGAN-GP mixing
+    weights would then follow the last sample's seed. Augmentation runs on the CPU, so nothing is lost.
+    """
 
     def __init__(self, dataset: BaseDataset, skip_bad_images: bool) -> None:
         self.dataset, self.skip_bad_images = dataset, skip_bad_images
@@ -137,7 +143,7 @@ class _SeededSamples(torch.utils.data.Dataset):
         with _preserved_rng() if in_main_process else contextlib.nullcontext():
             random.seed(seed)
             np.random.seed(seed % 2**32)
-            torch.manual_seed(seed)
+            torch.default_generator.manual_seed(seed)
             try:
                 return self.dataset[index]
             except DataError as e:
@@ -206,6 +212,11 @@ class DatasetLoader:
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.sampler.set_epoch(epoch, start)
         self.position = start
+
+    def source_paths(self) -> Optional[List[str]]:
+        """The path each sample of an epoch in test order is named after (`BaseDataset.source_paths`), or None."""
+        paths = self.dataset.source_paths()
+        return None if paths is None else list(paths)[: len(self)]
 
     def load_data(self) -> "DatasetLoader":
         """Kept for the reference's `create_dataset(opt).load_data()` idiom."""

@@ -5,7 +5,7 @@ image to train on, or at test time an LR image to upscale (an HR image with --ev
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from data import sr_pairs
 from data.base_dataset import DATASETS, BaseDataset, get_transform
@@ -28,6 +28,9 @@ class SingleDataset(BaseDataset):
 
     def __len__(self) -> int:
         return len(self.A_paths)
+
+    def source_paths(self) -> List[str]:
+        return list(self.A_paths)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.A_paths[index]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from data.base_dataset import DATASETS, BaseDataset, get_transform
 from data.image_folder import load_image, make_dataset
@@ -36,6 +36,11 @@ class UnalignedDataset(BaseDataset):
     def __len__(self) -> int:
         # Both domains are fully visited once per epoch: the larger one sets the length.
         return max(self.A_size, self.B_size)
+
+    def source_paths(self) -> List[str]:
+        """Sample i's network input is A_paths[i % A_size] (B_paths[i % B_size] in BtoA with --serial_batches)."""
+        paths = self.B_paths if self.btoa else self.A_paths
+        return [paths[i % len(paths)] for i in range(len(self))]
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path_a = self.A_paths[index % self.A_size]

@@ -9,8 +9,12 @@ Why these defaults (measured with scripts/benchmark.py, figures in docs/benchmar
   scaling; fp16 (`--amp fp16`) does, and gets a GradScaler per optimiser.
 - `--channels_last auto` follows the model's measured preference (`BaseModel.prefers_channels_last`):
   oneDNN and cuDNN run most convolutions faster on NHWC tensors, but reflection padding (the CycleGAN
-  ResNet generator) is slower in that layout.
+  ResNet generator) is slower in that layout. test.py's auto is contiguous (the reference's exact images)
+  except for models whose NHWC outputs were measured equal up to float rounding
+  (`BaseModel.channels_last_inference`: SRGAN, 1.2-2.4x faster on a CPU).
 - `--compile` is off: its first steps compile for minutes, which only long runs win back.
+- cuDNN autotuning is on where every input has one size (training crops), off where sizes vary
+  (`BaseModel.fixed_input_size`): each new shape would re-time every convolution.
 
 Autocast covers the networks' forward passes and the losses; backward runs outside it, as PyTorch
 recommends. Network outputs are cast back to float32 by a forward hook, so losses, image pools, visuals and
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, ContextManager, Optional
+from typing import Any, ContextManager, Iterator, Optional
 
 import torch
 import torch.nn as nn
@@ -76,9 +80,10 @@ CHANNELS_LAST_UNSAFE_NORMS = ("instance",)
 
 
 def resolve_channels_last(requested: Optional[str], preferred: bool, training: bool = True,
-                          norm: str = "batch") -> str:
-    """'auto' -> the model's measured preference ('on'/'off') for training; 'off' for inference, whose
-    outputs then match the reference's bit for bit (NHWC kernels round differently), and 'off' with a norm
+                          norm: str = "batch", inference: bool = False) -> str:
+    """'auto' -> the model's measured preference ('on'/'off') for training; for inference 'on' only where the
+    model says NHWC outputs were measured equal (`inference`: `BaseModel.channels_last_inference`), else 'off',
+    whose outputs match the reference's bit for bit (NHWC kernels round differently); and 'off' with a norm
     layer whose NHWC gradients are wrong (asking for 'on' there is refused)."""
     if requested not in CHANNELS_LAST_MODES:
         raise OptionError(f"--channels_last {requested!r}: choose one of {', '.join(CHANNELS_LAST_MODES)}")
@@ -88,7 +93,7 @@ def resolve_channels_last(requested: Optional[str], preferred: bool, training: b
                           f"on NHWC tensors (a batch of one image: errors larger than the gradients); use "
                           f"--channels_last off")
     if requested == "auto":
-        return "on" if preferred and training and not unsafe else "off"
+        return "on" if (preferred if training else inference) and not unsafe else "off"
     return requested
 
 
@@ -106,6 +111,27 @@ class Acceleration:
     @property
     def needs_scaler(self) -> bool:
         return self.dtype is torch.float16
+
+    def autotune(self, fixed_input_size: bool) -> None:
+        """cuDNN autotuning (`torch.backends.cudnn.benchmark`) on a CUDA device exactly when the inputs have
+        one size. It times every convolution algorithm for each new input shape and keeps the fastest: once
+        for fixed crops, but for every new shape when sizes vary (--preprocess none, SR tiles and whole
+        images), where the timing costs more than it wins. The switch is process-wide, so it is set either way
+        (a model built earlier in the process must not leave it on)."""
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = fixed_input_size
+
+    @staticmethod
+    @contextlib.contextmanager
+    def varying_input_sizes() -> Iterator[None]:
+        """cuDNN autotuning off for work whose input sizes vary inside a run that tunes (SR validation images
+        during training), and back as it was afterwards."""
+        previous = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = previous
 
     def autocast(self) -> ContextManager[Any]:
         """Mixed precision for forward passes and losses (a no-op context at fp32)."""

@@ -41,12 +41,18 @@ class BaseModel(ABC):
     # none); `network_options` adds those the chosen architectures declare (models/architecture.py).
     generator_options: Tuple[str, ...] = ("netG", "ngf", "norm", "input_nc", "output_nc", "no_dropout")
     discriminator_options: Tuple[str, ...] = ("netD", "ndf", "norm", "n_layers_D", "input_nc", "output_nc")
+    # Generators (`model_names` entries) built from output_nc to input_nc channels, e.g. CycleGAN's G_B: what
+    # `--model test --model_suffix` swaps to rebuild one from the run's saved options (options/saved_run.py).
+    reversed_generators: Tuple[str, ...] = ()
     # Whether the model's generator changes the image size (super-resolution); --netG must agree.
     upscales: bool = False
     # `--channels_last auto`: whether NHWC made this model's training step faster (scripts/benchmark.py).
     prefers_channels_last: bool = True
     # test.py's `--amp auto`: whether bf16 outputs were measured to score as fp32's (else inference is fp32).
     bf16_inference: bool = False
+    # test.py's `--channels_last auto`: whether NHWC inference was measured faster with outputs equal up to float
+    # rounding (else inference is contiguous, and its outputs match the reference's bit for bit).
+    channels_last_inference: bool = False
 
     def __init__(self, opt: Any):
         self.opt = opt
@@ -54,9 +60,6 @@ class BaseModel(ABC):
         self.isTrain: bool = opt.isTrain
         self.device: torch.device = opt.device  # resolved once from --gpu_ids (util.device)
         self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
-        if opt.preprocess != "scale_width" and self.gpu_ids:
-            # Fixed input sizes: let cuDNN pick the fastest kernels once. scale_width varies the height.
-            torch.backends.cudnn.benchmark = True
         self.loss_names: List[str] = []
         self.model_names: List[str] = []
         self.visual_names: List[str] = []
@@ -66,6 +69,7 @@ class BaseModel(ABC):
         self.metric = 0.0  # read by the 'plateau' learning-rate policy
         self.accel = Acceleration(getattr(opt, "amp", "none"), getattr(opt, "channels_last", "off"),
                                   bool(getattr(opt, "compile", False)), self.device)
+        self.accel.autotune(self.fixed_input_size())
         self.scalers: List[Optional[torch.amp.GradScaler]] = []  # one per optimiser under --amp fp16
         # Frozen helper networks (e.g. a perceptual loss's VGG) that take the speed settings too.
         self.auxiliary_networks: List[nn.Module] = []
@@ -79,6 +83,13 @@ class BaseModel(ABC):
     @classmethod
     def validate_options(cls, opt: Any) -> None:
         """Raise `OptionError` for option values this model cannot run with."""
+
+    def fixed_input_size(self) -> bool:
+        """Whether every batch the networks see has one size, the case where cuDNN's autotuning pays off
+        (`Acceleration.autotune`). The crop modes of --preprocess (those with 'crop' in the name, as the data
+        pipeline reads them) give crop_size squares; 'none' and 'scale_width' keep each image's own size.
+        Models that run tiles or whole images of any size (SR inference) say False there."""
+        return "crop" in self.opt.preprocess
 
     @classmethod
     def network_options(cls, opt: Any, roles: str = "GD") -> Tuple[str, ...]:
@@ -104,6 +115,12 @@ class BaseModel(ABC):
         upscale); `sr_test_hr`, whether test images are HR ones that the data pipeline degrades to the LR input
         and keeps as the reference (super-resolution metrics)."""
         return {"size_divisor": networks.size_divisor(opt.netG), "sr_scale": 0, "sr_test_hr": False}
+
+    @classmethod
+    def derived_options(cls, opt: Any) -> Dict[str, Any]:
+        """Options left open (default None) that follow from others, resolved once by options/ before validation
+        (srgan: --tile_pad from the generator's receptive field)."""
+        return {}
 
     # ------------------------------------------------------------------ the contract
     def set_epoch(self, epoch: int) -> None:
@@ -230,7 +247,17 @@ class BaseModel(ABC):
         return OrderedDict((name, getattr(self, name)) for name in self.visual_names if hasattr(self, name))
 
     def get_current_losses(self) -> "OrderedDict[str, float]":
-        return OrderedDict((name, float(getattr(self, "loss_" + name).detach())) for name in self.loss_names)
+        """The current losses as Python numbers, read from the device in one transfer (one host wait per
+        --print_freq, not one per loss)."""
+        return OrderedDict(zip(self.loss_names, self._loss_values().tolist()))
+
+    def _loss_values(self) -> torch.Tensor:
+        """The current losses as one float32 vector (L,) on the device, built without a host transfer (a loss held
+        as a Python number is filled in there: a copy from pageable host memory would wait for the device)."""
+        parts = [value.detach().float().reshape(1).to(self.device) if isinstance(value, torch.Tensor)
+                 else torch.full((1,), float(value), device=self.device)
+                 for value in (getattr(self, "loss_" + name) for name in self.loss_names)]
+        return torch.cat(parts) if parts else torch.zeros(0, device=self.device)
 
     # ------------------------------------------------------------------ training state
     def extra_state(self) -> Dict[str, Any]:
@@ -265,14 +292,18 @@ class BaseModel(ABC):
                 scaler.load_state_dict(scaler_state)
         self.load_extra_state(state["extra"])
 
+    def check_step(self, stop_requested: Callable[[], bool] = lambda: False) -> Tuple[List[str], bool]:
+        """After a training step: (the losses that are NaN or infinite, whether a stop was requested) on any
+        process, so under DDP all ranks raise, or stop, at the same step. The step's one device-to-host read (each
+        makes the host wait for all queued GPU work): the flags are combined on the device, then read together."""
+        nonfinite = (~torch.isfinite(self._loss_values())).float()  # (L,)
+        stop = torch.full((1,), float(stop_requested()), device=self.device)
+        flags = distributed.reduce_max(torch.cat([nonfinite, stop])).tolist()
+        return [name for name, flag in zip(self.loss_names, flags) if flag], bool(flags[-1])
+
     def nonfinite_losses(self) -> List[str]:
-        """Names of the current losses that are NaN or infinite (one device sync for all of them)."""
-        if not self.loss_names:
-            return []
-        values = torch.stack([torch.as_tensor(getattr(self, "loss_" + name), device=self.device).detach().float()
-                              .reshape(()) for name in self.loss_names])
-        finite = torch.isfinite(values).tolist()
-        return [name for name, ok in zip(self.loss_names, finite) if not ok]
+        """Names of the current losses that are NaN or infinite on any process (see `check_step`)."""
+        return self.check_step()[0]
 
     # ------------------------------------------------------------------ checkpoints
     def network_path(self, epoch: Union[int, str], name: str) -> str:

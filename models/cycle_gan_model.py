@@ -22,6 +22,7 @@ from .image_pool import ImagePool
 class CycleGANModel(BaseModel):
     # Reflection padding is slow on NHWC tensors: channels_last made the CPU step 12% slower.
     prefers_channels_last = False
+    reversed_generators = ("G_B",)  # B -> A: define_G(output_nc, input_nc, ...)
 
     @staticmethod
     def modify_commandline_options(parser: Any, is_train: bool = True) -> Any:

@@ -7,7 +7,7 @@ so a new architecture states its constraints once, in its own module.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Tuple
 
 import torch.nn as nn
 
@@ -26,3 +26,13 @@ def size_divisor(netG: str) -> int:
 def upscales(netG: str) -> bool:
     """Whether the generator's output is larger than its input (super-resolution)."""
     return bool(GENERATORS.meta(netG).get("upscale", False))
+
+
+def generator_scales(netG: str) -> Tuple[int, ...]:
+    """The upscaling factors (--scale) the generator can make; empty when it does not upscale or does not say."""
+    return tuple(GENERATORS.meta(netG).get("scales", ()))
+
+
+def sr_scales() -> Tuple[int, ...]:
+    """Every --scale some registered generator can make (the choices of --model srgan's --scale)."""
+    return tuple(sorted({scale for name in GENERATORS.names() for scale in generator_scales(name)}))

@@ -52,12 +52,15 @@ class GANLoss(nn.Module):
         super().__init__()
         self.gan_mode = gan_mode
         self._criterion = GAN_MODES.get(gan_mode)
-        # Buffers so the labels follow .to(device) and appear in the module's repr, as in the reference.
-        self.register_buffer("real_label", torch.tensor(target_real_label))
-        self.register_buffer("fake_label", torch.tensor(target_fake_label))
+        # The labels the criteria use are Python numbers: reading a GPU buffer back with float() on every call
+        # made the host wait for the device several times per step. The buffers stay, as in the reference, so
+        # the labels show in the module's repr and a state_dict keeps its keys; nothing reads them.
+        self.real_value, self.fake_value = float(target_real_label), float(target_fake_label)
+        self.register_buffer("real_label", torch.tensor(self.real_value))
+        self.register_buffer("fake_label", torch.tensor(self.fake_value))
 
     def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
-        return self._criterion(prediction, target_is_real, float(self.real_label), float(self.fake_label))
+        return self._criterion(prediction, target_is_real, self.real_value, self.fake_value)
 
 
 def _mix(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -10,14 +10,19 @@ from typing import Any, Dict, Sequence
 
 import torch.nn as nn
 
+from util.errors import OptionError
+
+from . import msrresnet as _msrresnet  # noqa: F401  (registers msrresnet)
 from . import resnet as _resnet  # noqa: F401  (registers resnet_9blocks, resnet_6blocks)
+from . import rrdbnet as _rrdbnet  # noqa: F401  (registers rrdbnet)
 from . import srgan_discriminator as _srgan_discriminator  # noqa: F401  (registers srgan)
 from . import srresnet as _srresnet  # noqa: F401  (registers srresnet)
+from . import srvgg as _srvgg  # noqa: F401  (registers srvgg)
 from . import unet as _unet  # noqa: F401  (registers unet_256, unet_128)
 from . import architecture
 from .architecture import Tiny
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator
-from .generators import GENERATORS, size_divisor, upscales
+from .generators import GENERATORS, generator_scales, size_divisor, sr_scales, upscales
 from .init import INIT_TYPES, init_net, init_weights, unwrap
 from .losses import GAN_MODES, GANLoss, gradient_penalty
 from .norms import NORM_LAYERS, get_norm_layer
@@ -26,14 +31,15 @@ from .srgan_discriminator import SRGANDiscriminator
 from .srresnet import SRResNet
 from .schedulers import LR_POLICIES, get_scheduler
 from .unet import UnetGenerator, UnetSkipConnectionBlock
+from .value_range import adapt_value_range
 
 __all__ = [
     "DISCRIMINATORS", "GENERATORS", "GAN_MODES", "INIT_TYPES", "LR_POLICIES", "NORM_LAYERS", "Tiny",
     "GANLoss", "NLayerDiscriminator", "PixelDiscriminator", "ResnetBlock", "ResnetGenerator", "SRGANDiscriminator",
     "SRResNet", "UnetGenerator", "UnetSkipConnectionBlock",
-    "add_architecture_options", "define_D", "define_G", "discriminator_kwargs", "generator_kwargs", "get_norm_layer",
-    "get_scheduler", "gradient_penalty", "init_net", "init_weights", "size_divisor", "unwrap", "upscales",
-    "validate_architectures",
+    "add_architecture_options", "define_D", "define_G", "discriminator_kwargs", "generator_kwargs",
+    "generator_scales", "get_norm_layer", "get_scheduler", "gradient_penalty", "init_net", "init_weights",
+    "size_divisor", "sr_scales", "unwrap", "upscales", "validate_architectures",
 ]
 
 
@@ -56,6 +62,8 @@ def define_G(
     """
     builder = GENERATORS.get(netG)
     net = builder(input_nc, output_nc, ngf, get_norm_layer(norm), use_dropout, **extra)
+    # The one place where a network computing on [0, 1] (published SR weights) meets the toolkit's [-1, 1].
+    net = adapt_value_range(net, GENERATORS.meta(netG).get("value_range", "toolkit"))
     return init_net(net, init_type, init_gain, gpu_ids)
 
 
@@ -96,6 +104,12 @@ def add_architecture_options(parser: Any, netG: str, netD: str, is_train: bool) 
 
 
 def validate_architectures(opt: Any) -> None:
-    """Raise OptionError for option values the chosen --netG or --netD cannot run with."""
+    """Raise OptionError for option values the chosen --netG or --netD cannot run with (e.g. a --scale the
+    generator cannot make, from its registration's `scales`)."""
+    can_make = generator_scales(opt.netG)
+    scale = getattr(opt, "scale", None)
+    if can_make and scale is not None and scale not in can_make:
+        raise OptionError(f"--netG {opt.netG} cannot make --scale {scale}: it makes "
+                          f"{', '.join(str(s) for s in can_make)}")
     architecture.validate(GENERATORS, opt.netG, opt)
     architecture.validate(DISCRIMINATORS, opt.netD, opt)

@@ -1,8 +1,11 @@
 """SRGAN (Ledig et al. 2017): single-image super-resolution with an SRResNet generator.
 
+Any upscaling --netG trains the same way (rrdbnet, msrresnet and srvgg are the published ESRGAN / Real-ESRGAN /
+BasicSR layouts); --scale takes the factors the chosen generator can make (its registration's `scales`).
+
 Training has two stages, as in the paper:
-  1. SRResNet: the generator alone with the pixel MSE (`--pretrain_epochs N`, or `--pretrained_G PATH` to start
-     from a trained SRResNet checkpoint);
+  1. SRResNet: the generator alone with the pixel MSE, or L1 with `--pixel_loss l1` (`--pretrain_epochs N`, or
+     `--pretrained_G PATH` to start from a trained SRResNet checkpoint);
   2. adversarial: content loss (`--lambda_pixel` * MSE + `--lambda_perceptual` * VGG19 feature MSE) plus
      `--lambda_adv` * GANLoss, against the SRGAN discriminator.
 The paper's settings are the defaults of stage 2: VGG phi_5,4 with the features rescaled by 1/12.75 (a
@@ -17,26 +20,27 @@ for the model and for bicubic upscaling (util/images/metrics).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, ContextManager, Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
 
 from util.errors import OptionError
+from util.fileio import file_problem
 from util.images import (SRImage, bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image,
                          sr_metrics)
-from util.reports.results import save_image_row, write_metrics_report
+from util.reports.results import add_result_row, save_result_image, write_metrics_report
 
-from . import networks
+from . import architecture, networks
 from .base_model import MODELS, BaseModel
 from .checkpoints import load_into, load_state_dict_file
 from .perceptual import VGG_LAYER_NAMES, PerceptualLoss
-from .sr_inference import super_resolve
-from .srresnet import SCALES
+from .sr_inference import MAX_EXACT_PAD, default_tile_pad, super_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,10 @@ class SRGANModel(BaseModel):
     # bf16 inference of the 60-minute CPU SRResNet: Set5 29.92 / 0.8456 against fp32's 29.91 / 0.8456, Set14
     # 27.00 / 0.7394 against 27.00 / 0.7392 (docs/benchmarks.md); twice as fast on a bf16 CPU.
     bf16_inference = True
+    # NHWC inference, fp32, 2-core AVX2 CPU (docs/benchmarks.md): SRResNet 2.4x, MSRResNet 1.2x, SRVGGNetCompact
+    # 1.9x faster on a padded 192-pixel tile; outputs within 2e-7 of NCHW's on [0, 1] (8-bit outputs identical,
+    # but for 0.0007% of RRDBNet's values, one level apart).
+    channels_last_inference = True
     # RGB in and out (validated), and the generator is built without dropout: those options shape nothing here.
     # --scale is the model's (the data pipeline degrades by it too); --n_blocks and --netD_head are the chosen
     # architectures' own (models/srresnet.py, models/srgan_discriminator.py).
@@ -58,10 +66,34 @@ class SRGANModel(BaseModel):
         parser.set_defaults(netG="srresnet", netD="srgan", norm="batch", dataset_mode="single", preprocess="crop",
                             crop_size=96, load_size=96, no_dropout=True)
         g = parser.add_argument_group("super-resolution")
-        g.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor")
+        can_make = "; ".join(f"{name} {', '.join(map(str, networks.generator_scales(name)))}"
+                             for name in networks.GENERATORS.names() if networks.generator_scales(name))
+        g.add_argument("--scale", type=int, default=4, choices=networks.sr_scales(),
+                       help=f"upscaling factor, one the --netG makes ({can_make})")
+        # One tiling for test.py and for validation during training (--val_dataroot), which runs beside the
+        # training tensors on the device: whole large photos could run out of its memory.
+        upscaling = [name for name in networks.GENERATORS.names() if networks.upscales(name)]
+        own_tiles = "; ".join(f"{name} {tile}" for name in upscaling
+                              if (tile := networks.GENERATORS.meta(name).get("option_defaults", {}).get("tile")))
+        g.add_argument("--tile", type=int, default=192,
+                       help="upscale test and validation images in tiles of this many LR pixels, so memory stays "
+                            f"bounded; 0: whole image (generators with a default of their own: {own_tiles})")
+        radii = ", ".join(f"{name} {architecture.context(networks.GENERATORS, name, {})}" for name in upscaling
+                          if architecture.context(networks.GENERATORS, name, {}) is not None)
+        g.add_argument("--tile_pad", type=int, default=None,
+                       help=f"LR pixels of context around each tile; default: the generator's receptive-field "
+                            f"radius, which makes tiles exact, at most {MAX_EXACT_PAD} (radii at the default sizes: "
+                            f"{radii}; beyond {MAX_EXACT_PAD} tiles are not exact)")
+        g.add_argument("--edge_pad", type=int, default=0,
+                       help="LR pixels of replicated edge added around each image before upscaling and cut from the "
+                            "output: the network sees image-like borders instead of zero padding (8 removes the "
+                            "demo model's border frame, scripts/sr_border.py); 0: the plain network output")
         if is_train:
             parser.set_defaults(gan_mode="vanilla", lr=1e-4, beta1=0.9, batch_size=16, pool_size=0)
             g.add_argument("--lambda_pixel", type=float, default=0.0, help="weight of the pixel MSE (stage 2)")
+            g.add_argument("--pixel_loss", choices=("mse", "l1"), default="mse",
+                           help="the pixel loss of both stages: mse (the paper's) or l1 (BasicSR's and EDSR's choice "
+                                "for PSNR-oriented training)")
             g.add_argument("--lambda_perceptual", type=float, default=0.006,
                            help="weight of the VGG19 feature MSE (the paper's 1/12.75^2); 0 needs no VGG weights")
             g.add_argument("--lambda_adv", type=float, default=1e-3, help="weight of the adversarial loss")
@@ -89,10 +121,6 @@ class SRGANModel(BaseModel):
             g.add_argument("--eval_metrics", action="store_true",
                            help="the images are HR: make their LR by bicubic downscaling and report PSNR/SSIM (Y "
                                 "channel, --scale border pixels cropped) for the model and for bicubic upscaling")
-            g.add_argument("--tile", type=int, default=192,
-                           help="upscale in tiles of this many LR pixels, so memory stays bounded; 0: whole image")
-            g.add_argument("--tile_pad", type=int, default=40,
-                           help="LR pixels of context around each tile (40 covers SRResNet's receptive field)")
         return parser
 
     @classmethod
@@ -107,8 +135,9 @@ class SRGANModel(BaseModel):
         require(opt.input_nc == 3 and opt.output_nc == 3,
                 "--model srgan works on RGB (greyscale images are handled at test time): keep --input_nc 3 "
                 "--output_nc 3")
+        require(opt.tile >= 0 and opt.tile_pad >= 0 and opt.edge_pad >= 0,
+                "--tile, --tile_pad and --edge_pad must be >= 0")
         if not opt.isTrain:
-            require(opt.tile >= 0 and opt.tile_pad >= 0, "--tile and --tile_pad must be >= 0")
             require(opt.batch_size == 1, "--model srgan tests one image at a time (images differ in size): "
                                          "use --batch_size 1")
             return
@@ -127,9 +156,18 @@ class SRGANModel(BaseModel):
         require(0 < opt.real_label <= 1, f"--real_label must be in (0, 1], got {opt.real_label}")
         for flag in ("pretrained_G", "vgg_weights"):
             path = getattr(opt, flag)
-            require(path is None or os.path.isfile(path), f"--{flag} {path}: no such file")
+            problem = None if path is None else file_problem(path)
+            require(problem is None, f"--{flag} {path}: {problem}")
         require(opt.val_dataroot is None or os.path.isdir(opt.val_dataroot),
                 f"--val_dataroot {opt.val_dataroot}: no such folder")
+
+    @classmethod
+    def derived_options(cls, opt: Any) -> Dict[str, Any]:
+        """--tile_pad, when not given: the generator's receptive-field radius (its registration's `context`), at
+        most MAX_EXACT_PAD (models/sr_inference.default_tile_pad)."""
+        if opt.tile_pad is not None:
+            return {}
+        return {"tile_pad": default_tile_pad(opt.netG, networks.generator_kwargs(opt))}
 
     @classmethod
     def data_options(cls, opt: Any) -> Dict[str, Any]:
@@ -145,6 +183,7 @@ class SRGANModel(BaseModel):
         self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False,
                                       opt.init_type, opt.init_gain, self.gpu_ids, **networks.generator_kwargs(opt))
         self.results: List[Dict[str, Any]] = []
+        self._said_fp32 = False  # whether a 16-bit image was announced as upscaled in fp32 (`_precision_for`)
         if not self.isTrain:
             return
         if opt.pretrained_G:
@@ -206,13 +245,13 @@ class SRGANModel(BaseModel):
             self.loss_D_real = self.loss_D_fake = zero
         self.optimizer_G.zero_grad(set_to_none=True)
         with self.autocast():
-            pixel = F.mse_loss(self.fake_B, self.real_B)
+            pixel = (F.l1_loss if self.opt.pixel_loss == "l1" else F.mse_loss)(self.fake_B, self.real_B)
             if self.adversarial:
                 self.loss_G_pixel = pixel * self.opt.lambda_pixel
                 self.loss_G_perceptual = (self.criterionPerceptual(self.fake_B, self.real_B)
                                           * self.opt.lambda_perceptual if self.criterionPerceptual is not None else zero)
                 self.loss_G_GAN = self.criterionGAN(self.netD(self._noisy(self.fake_B)), True) * self.opt.lambda_adv
-            else:  # the SRResNet stage: pixel MSE alone
+            else:  # the SRResNet stage: the pixel loss alone
                 self.loss_G_pixel, self.loss_G_perceptual, self.loss_G_GAN = pixel, zero, zero
             self.loss_G = self.loss_G_pixel + self.loss_G_perceptual + self.loss_G_GAN
         self.backward(self.loss_G, self.optimizer_G)
@@ -226,16 +265,35 @@ class SRGANModel(BaseModel):
             self._val_images = [modcrop(read_image(p), self.scale) for p in make_dataset(self.opt.val_dataroot)]
         was_training = self.netG.training
         self.netG.eval()
-        scores = [sr_metrics(self._upscale(bicubic_downscale(hr, self.scale)).pixels, hr.pixels, border=self.scale)
-                  for hr in self._val_images]
+        with self.accel.varying_input_sizes():  # photos and edge tiles of many sizes: no cuDNN re-tuning
+            scores = [sr_metrics(self._upscale(bicubic_downscale(hr, self.scale)).pixels, hr.pixels,
+                                 border=self.scale) for hr in self._val_images]
         self.netG.train(was_training)
         return {key: sum(s[key] for s in scores) / len(scores) for key in ("psnr", "ssim")}
 
     # ------------------------------------------------------------------ inference
+    def fixed_input_size(self) -> bool:
+        """Training crops have one size; test images, validation images and their edge tiles have any."""
+        return self.isTrain and super().fixed_input_size()
+
     def _upscale(self, lr: SRImage) -> SRImage:
-        with self.inference_context():
-            return super_resolve(networks.unwrap(self.netG), lr, self.scale, getattr(self.opt, "tile", 0),
-                             getattr(self.opt, "tile_pad", 40), self.device)
+        """`lr` upscaled tile by tile (--tile, --tile_pad), as test.py and validation both do; an image of more
+        than 8 bits in fp32 (`_precision_for`)."""
+        with self.inference_context(), self._precision_for(lr):
+            return super_resolve(networks.unwrap(self.netG), lr, self.scale, self.opt.tile, self.opt.tile_pad,
+                                 self.device, edge_pad=self.opt.edge_pad)
+
+    def _precision_for(self, lr: SRImage) -> ContextManager[Any]:
+        """fp32 for an image of more than 8 bits, whatever --amp: bf16 keeps 8 bits of mantissa, and a 16-bit photo
+        came out of bf16 with 2,304 distinct levels against fp32's 63,108. 16 bits in, 16-bit precision out
+        (said once per run); 8-bit images keep the --amp precision, measured to score as fp32's."""
+        if lr.bit_depth <= 8 or self.accel.dtype is None:
+            return contextlib.nullcontext()
+        if not self._said_fp32:
+            logger.info("%d-bit input: upscaled in fp32 (--amp %s keeps about 8 bits of precision)", lr.bit_depth,
+                        self.opt.amp)
+            self._said_fp32 = True
+        return self.accel.full_precision()
 
     def set_input(self, input: Dict[str, Any]) -> None:
         if self.isTrain:
@@ -248,26 +306,41 @@ class SRGANModel(BaseModel):
         self.image_paths = input["A_paths"]
 
     def test(self) -> None:
-        """Upscale the current image with the generator in eval mode (BatchNorm's running statistics)."""
+        """Upscale the current image with the generator in eval mode (BatchNorm's running statistics) and, with an
+        HR image (--eval_metrics), score it. The bicubic baseline is made, and scored, as it is written
+        (`save_test_results`)."""
         self.netG.eval()
-        self.sr_image = self._upscale(self.lr_image)
-        self.bicubic_image = bicubic_upscale(self.lr_image, self.scale)
+        self.sr_image: Optional[SRImage] = self._upscale(self.lr_image)
         self.scores: Dict[str, Dict[str, float]] = {}
         if self.hr_image is not None:
-            for label, image in (("SR", self.sr_image), ("bicubic", self.bicubic_image)):
-                self.scores[label] = sr_metrics(image.pixels, self.hr_image.pixels, border=self.scale)
+            self.scores["SR"] = sr_metrics(self.sr_image.pixels, self.hr_image.pixels, border=self.scale)
 
     def save_test_results(self, webpage: Any, paths: List[str], opt: Any) -> None:
-        """`<stem>_SR.png` keeps the input's kind (alpha, greyscale, 16 bit); LR, bicubic and HR are 8-bit copies."""
-        shown = [("LR", self.lr_image), ("bicubic", self.bicubic_image), ("SR", self.sr_image)]
-        if self.hr_image is not None:
-            shown.append(("HR", self.hr_image))
-        row = []
-        for label, image in shown:
+        """The row LR | bicubic | SR (| HR), each written as the input's kind (alpha, greyscale, 8 or 16 bit).
+
+        One full-size image at a time: the SR is written and released (`sr_image` is None afterwards), then the
+        bicubic baseline is made, scored and written. A 2000x1500 photo x4 makes 576 MB float images, and holding
+        them together with their PNG encodes took test.py to 3.1 GB (scripts/measure_test_rss.py).
+        """
+        source, captions = paths[0], {}
+
+        def write(label: str, image: SRImage) -> None:
+            save_result_image(webpage, source, label, image)
             score = self.scores.get(label)
-            caption = f"{label}: {score['psnr']:.2f} dB / {score['ssim']:.4f}" if score else label
-            row.append((label, image if label == "SR" else SRImage(image.pixels, image.alpha, 8), caption))
-        save_image_row(webpage, os.path.splitext(os.path.basename(paths[0]))[0], row, width=opt.display_winsize)
+            captions[label] = f"{label}: {score['psnr']:.2f} dB / {score['ssim']:.4f}" if score else label
+
+        write("LR", self.lr_image)
+        assert self.sr_image is not None, "save_test_results needs test() first"
+        write("SR", self.sr_image)
+        self.sr_image = None
+        bicubic = bicubic_upscale(self.lr_image, self.scale)
+        if self.hr_image is not None:
+            self.scores["bicubic"] = sr_metrics(bicubic.pixels, self.hr_image.pixels, border=self.scale)
+            write("HR", self.hr_image)
+        write("bicubic", bicubic)
+        del bicubic
+        add_result_row(webpage, source, [(label, captions[label]) for label in ("LR", "bicubic", "SR", "HR")
+                                         if label in captions], width=opt.display_winsize)
         if self.scores:
             self.results.append(OrderedDict(image=os.path.basename(paths[0]), **{
                 f"{label}_{key}": value for label, score in self.scores.items() for key, value in score.items()}))

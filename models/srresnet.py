@@ -14,14 +14,14 @@ saved. Images are in the toolkit's range [-1, 1] on both sides.
 from __future__ import annotations
 
 import argparse
-from typing import Any, List
+from typing import Any, List, Mapping
 
 import torch
 import torch.nn as nn
 
 from util.errors import OptionError
 
-from .architecture import Tiny, option_group
+from .architecture import Tiny, context_radius, option_group
 from .generators import GENERATORS
 from .norms import NormFactory, uses_bias
 
@@ -106,7 +106,18 @@ def _validate(opt: Any) -> None:
         raise OptionError(f"--n_blocks must be >= 0, got {opt.n_blocks}")
 
 
+def _context(kwargs: Mapping[str, Any]) -> int:
+    """Receptive-field radius in LR pixels: the 9x9 head (4), two 3x3 convs a block and the body's last (1 each)
+    and the first upsampling conv at the LR size; one 3x3 conv per further x2 stage; the 9x9 tail at the HR
+    size. 16 blocks x4: 40."""
+    scale = kwargs.get("scale", 4)
+    factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+    stages = [(4 + 2 * kwargs.get("n_blocks", 16) + 1 + 1, factors[0])]
+    stages += [(1, factor) for factor in factors[1:]]
+    return context_radius([*stages, (4, 1)])
+
+
 # `scale` is the super-resolution model's --scale: the factor the data pipeline degrades by, too.
-GENERATORS.add("srresnet", _srresnet, size_divisor=1, upscale=True, add_options=_add_options,
-               from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
+GENERATORS.add("srresnet", _srresnet, size_divisor=1, upscale=True, scales=SCALES, context=_context,
+               add_options=_add_options, from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
                tiny=Tiny(side=12, options={"n_blocks": 1, "scale": 4}))

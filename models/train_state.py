@@ -1,17 +1,27 @@
-"""The training-state file: everything needed to continue a run exactly where it stopped.
+"""The training-state file: everything needed to continue a run exactly where it stopped, and the save protocol.
 
 `<checkpoints_dir>/<name>/latest_train_state.pth` holds, in one atomically written file: the networks, the
 optimisers, the schedulers, model extras (e.g. CycleGAN's image pools), the epoch and the position in it, the
-data stream's seed, the random states of python, numpy and torch (CPU and CUDA), and the options. One file
-means a kill at any instant leaves either the previous state or the new one, never a mix. Every value is a
-tensor or a plain Python value, so the file loads with `torch.load(..., weights_only=True)`.
+data stream's seed, the random states of python, numpy and torch (CPU and CUDA), the options, and the names of
+the network files of its save. Every value is a tensor or a plain Python value, so the file loads with
+`torch.load(..., weights_only=True)`.
+
+A save is a set of files (the state and `<label>_net_<name>.pth` for each label and network), and it must be
+all-or-nothing as a set. Files are renamed into place one at a time, so the state is the save's commit record:
+it is written first, and the network files after it are copies of its networks (for test.py and the
+reference). A kill or a full disk before the state is complete leaves the previous save whole (none of the new
+network files exists yet); one after it leaves a complete state whose missing or older network files the next
+`--continue_train` writes again from it (`complete_network_files`). A run of this toolkit therefore never has
+network files without a state, and `--continue_train` either resumes exactly or refuses with the reason; only
+network files without any state (the reference's checkpoints) load with fresh optimisers, as there.
 """
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import random
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,7 +62,8 @@ def restore_rng(state: Mapping[str, Any]) -> None:
 
 
 def save(save_dir: str, state: Dict[str, Any]) -> str:
-    """Write the state file atomically; a full disk or a read-only folder is a StorageError."""
+    """Write the state file atomically: the commit point of a save. A full disk or a read-only folder is a
+    StorageError, and the previous save is then still whole (its state and its network files)."""
     path = state_path(save_dir)
     try:
         atomic_save_torch({"format_version": FORMAT_VERSION, **state}, path)
@@ -60,6 +71,59 @@ def save(save_dir: str, state: Dict[str, Any]) -> str:
         raise StorageError(f"{e}; free some space or choose another --checkpoints_dir "
                            f"(the previous checkpoint files are intact)") from e
     return path
+
+
+def _network_files(state: Mapping[str, Any], save_dir: str) -> Dict[str, str]:
+    """{file name: network name} of the save `state` commits (none for states written before the list existed)."""
+    files = state.get("files", {})
+    for file_name, name in files.items():
+        if os.path.basename(file_name) != file_name or not file_name.endswith(".pth") or name not in state["networks"]:
+            raise CheckpointError(f"{state_path(save_dir)} is not a training state of this toolkit "
+                                  f"(it lists the network file {file_name!r})")
+    return dict(files)
+
+
+def write_network_files(save_dir: str, state: Mapping[str, Any], names: Optional[Iterable[str]] = None) -> List[str]:
+    """Write the network files the committed `state` lists (only those in `names` when given): plain
+    state_dicts, copies of the state's networks. A full disk is a StorageError saying the state is safe."""
+    written = []
+    for file_name, name in _network_files(state, save_dir).items():
+        if names is not None and file_name not in names:
+            continue
+        path = os.path.join(save_dir, file_name)
+        try:
+            atomic_save_torch(state["networks"][name], path)
+        except OSError as e:
+            raise StorageError(f"{e}; free some space or choose another --checkpoints_dir (the training state "
+                               f"{state_path(save_dir)} is complete: --continue_train resumes from it and writes "
+                               f"this file again)") from e
+        written.append(path)
+    return written
+
+
+def _holds(path: str, tensors: Mapping[str, torch.Tensor]) -> bool:
+    """Whether the network file at `path` exists and holds exactly `tensors`."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        saved = load_torch_weights_only(path)
+    except CheckpointError:
+        return False
+    return (isinstance(saved, dict) and list(saved) == list(tensors)
+            and all(isinstance(saved[k], torch.Tensor) and saved[k].dtype == v.dtype and saved[k].shape == v.shape
+                    and torch.equal(saved[k], v) for k, v in tensors.items()))
+
+
+def complete_network_files(save_dir: str, state: Mapping[str, Any]) -> List[str]:
+    """Finish a save that was cut short after its state: write again each network file the state lists that is
+    missing or holds other weights (an older save's). Returns the paths written."""
+    stale = [file_name for file_name, name in _network_files(state, save_dir).items()
+             if not _holds(os.path.join(save_dir, file_name), state["networks"][name])]
+    written = write_network_files(save_dir, state, stale) if stale else []
+    if written:
+        logger.info("the last save was interrupted after its training state: wrote %s again from it",
+                    ", ".join(os.path.basename(p) for p in written))
+    return written
 
 
 def load(save_dir: str) -> Dict[str, Any]:
@@ -80,36 +144,29 @@ def check_compatible(saved: Mapping[str, Any], opt: Any, keys: Iterable[str]) ->
                 f"({saved[key]}), which would change the networks; use --{key} {saved[key]} or a new --name")
 
 
-def check_writable(folder: str) -> None:
-    """Fail early, before any work, if `folder` cannot be created or written (it is not created here)."""
-    probe = os.path.abspath(folder)
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK | os.X_OK):
-        what = "is not a folder" if not os.path.isdir(probe) else "is not writable"
-        raise StorageError(f"cannot write checkpoints to {folder}: {probe} {what}; choose another --checkpoints_dir")
-
-
 class Checkpointer:
-    """Saves a model's network files and the training state together; the state says where to resume."""
+    """Saves the training state and a model's network files as one set (module docstring): the state first."""
 
     def __init__(self, model: Any, loader: Any, opt: Any) -> None:
         self.model, self.loader, self.opt = model, loader, opt
 
     def save(self, labels: Sequence[Any], epoch: int, position: int, total_iters: int) -> None:
-        """Network files for each label (e.g. 'latest', 5), then the state: resume at (`epoch`, `position`)."""
-        for label in labels:
-            self.model.save_networks(label)
-        save(self.model.save_dir, {
-            **self.model.training_state(),
+        """The state, resuming at (`epoch`, `position`) and listing the network files of each label (e.g.
+        'latest', 5), then those files."""
+        model = self.model
+        os.makedirs(model.save_dir, exist_ok=True)
+        files = {os.path.basename(model.network_path(label, name)): name
+                 for label in labels for name in model.model_names}
+        state = {
+            **model.training_state(),
             "epoch": epoch, "position": position, "total_iters": total_iters,
             "data_seed": self.loader.base_seed,
             "rng": capture_rng(),
             "options": self.opt.plain_dict(),
-        })
+            "files": files,
+        }
+        save(model.save_dir, state)
+        write_network_files(model.save_dir, state)
 
 
 def restore(model: Any, loader: Any, state: Mapping[str, Any]) -> Tuple[int, int, int]:
@@ -124,15 +181,15 @@ def restore(model: Any, loader: Any, state: Mapping[str, Any]) -> Tuple[int, int
 
 
 def prepare_resume(opt: Any, world: distributed.World, network_options: Iterable[str]) -> Optional[Dict[str, Any]]:
-    """Before anything is built: check the checkpoint folder can be written, tidy temporary files a killed run
-    left (rank 0), and return the training state when `--continue_train` resumes from it (else None).
+    """Before anything is built: tidy temporary files a killed run left (rank 0), and return the training state
+    when `--continue_train` resumes from it (else None), after finishing its save if that was cut short (rank 0).
+    options/ has checked that the checkpoint folder can be written.
 
     Only `--epoch latest` without `--load_iter` resumes from the state; other epochs load network files only,
     as the reference does. Another --model, or other `network_options` (models.network_options: they would
     change the networks), are refused before anything is read.
     """
     save_dir = os.path.join(opt.checkpoints_dir, opt.name)
-    check_writable(save_dir)
     if world.is_main:
         remove_stale_temp_files(save_dir)
     resumable = opt.continue_train and opt.epoch == "latest" and opt.load_iter == 0
@@ -142,10 +199,24 @@ def prepare_resume(opt: Any, world: distributed.World, network_options: Iterable
                               f"all nodes share to resume a multi-node run")
     distributed.barrier()  # no rank reads the checkpoint folder while rank 0 still tidies it
     if not has_state:
+        if resumable:
+            _refuse_nothing_saved(save_dir)
         return None
     state = load(save_dir)
     check_compatible(state["options"], opt, ("model", *network_options))
+    if world.is_main:  # the other ranks read the state, never the network files
+        complete_network_files(save_dir, state)
     return state
+
+
+def _refuse_nothing_saved(save_dir: str) -> None:
+    """`--continue_train` from the latest save where there is none: no state and no latest network files is
+    what a run killed (or stopped by a full disk) during its first save leaves, since the state comes first."""
+    if not glob.glob(os.path.join(glob.escape(save_dir), "latest_net_*.pth")):
+        raise CheckpointError(
+            f"--continue_train: nothing to resume in {save_dir}: there is no {STATE_FILE} and no latest network "
+            f"file (a run stopped before its first save completed leaves none); start the run again without "
+            f"--continue_train, or check --name and --checkpoints_dir")
 
 
 def start_position(model: Any, loader: Any, state: Optional[Mapping[str, Any]], opt: Any) -> Tuple[int, int, int]:

@@ -16,6 +16,7 @@ import models
 from models import acceleration, networks
 from util.device import Placement, resolve_placement
 from util.errors import OptionError
+from util.fileio import folder_problem
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ class BaseOptions:
     """Flags of both phases. Subclasses set `is_train` and add their own flags in `initialize`."""
 
     is_train = False
+    # Whether the parse is for a run that reads --dataroot (False: a script that only builds the networks).
+    reads_data = True
+    # The level the options table is logged at (a script that only builds networks keeps it out of its output).
+    table_log_level = logging.INFO
     placement: Placement  # set by `parse`: this process's GPUs, device and place among torchrun's processes
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -109,7 +114,8 @@ class BaseOptions:
         g.add_argument("--norm", type=str, default="instance", choices=networks.NORM_LAYERS.names(),
                        help="instance normalization or batch normalization")
         g.add_argument("--init_type", type=str, default="normal", choices=networks.INIT_TYPES.names(),
-                       help="network initialization")
+                       help="network initialization; architecture: the network's own, as its constructor makes "
+                            "it (the default of generators that train from scratch only that way)")
         g.add_argument("--init_gain", type=float, default=0.02,
                        help="scaling factor for normal, xavier and orthogonal")
         g.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
@@ -160,19 +166,23 @@ class BaseOptions:
         parser = ArgumentParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         return self.initialize(parser)  # type: ignore[return-value]
 
-    def gather_options(self, args: Optional[Sequence[str]] = None) -> tuple[ArgumentParser, argparse.Namespace]:
-        """Staged parse: the chosen model, then its generator and discriminator (their own flags, e.g.
-        srresnet's --n_blocks), then the dataset mode add their flags and change defaults."""
-        args = list(sys.argv[1:] if args is None else args)
-        parser = self.make_parser()
+    def build_parser(self, args: Sequence[str]) -> ArgumentParser:
+        """The parser for `args`, built in stages: the chosen model, then its generator and discriminator (their
+        own flags, e.g. srresnet's --n_blocks), then the dataset mode add their flags and change defaults."""
         # --help must list the chosen model's flags too, so it is answered only by the final parse.
         probe = [a for a in args if a not in ("-h", "--help")]
+        parser = self.make_parser()
         known, _ = parser.parse_known_args(probe)
         parser = models.get_option_setter(known.model)(parser, self.is_train)
         known, _ = parser.parse_known_args(probe)  # the model may change the netG, netD and dataset_mode defaults
         networks.add_architecture_options(parser, known.netG, known.netD, self.is_train)
         known, _ = parser.parse_known_args(probe)
-        parser = data.get_option_setter(known.dataset_mode)(parser, self.is_train)
+        return data.get_option_setter(known.dataset_mode)(parser, self.is_train)
+
+    def gather_options(self, args: Optional[Sequence[str]] = None) -> tuple[ArgumentParser, argparse.Namespace]:
+        """The staged parser (`build_parser`) and the namespace it parses from `args` (default: sys.argv)."""
+        args = list(sys.argv[1:] if args is None else args)
+        parser = self.build_parser(args)
         return parser, parser.parse_args(args, namespace=Options())
 
     def resolve(self, opt: Options) -> None:
@@ -181,12 +191,19 @@ class BaseOptions:
         # What data/ needs to know about the networks, as plain values (data/ never imports models).
         for key, value in models.data_options(opt).items():
             setattr(opt, key, value)
+        for key, value in models.MODELS.get(opt.model).derived_options(opt).items():
+            setattr(opt, key, value)
         if opt.suffix:
+            _require_plain_name("name", opt.name)  # a bad --suffix must not be reported as a bad --name
             try:
-                opt.name = opt.name + "_" + opt.suffix.format(**vars(opt))
+                suffix = opt.suffix.format(**vars(opt))
             except (KeyError, IndexError, ValueError, AttributeError) as e:
                 raise OptionError(f"--suffix {opt.suffix!r}: cannot fill it in ({e.__class__.__name__}: {e}); use "
                                   f"option names in braces, e.g. {{model}}_{{netG}}") from None
+            _require(not any(c in suffix for c in ("/", "\\", "\0")),
+                     f"--suffix {opt.suffix!r} gives {suffix!r}: the suffix ends the run's folder name (--name), so it "
+                     f"must not contain '/' or '\\'")
+            opt.name = opt.name + "_" + suffix
 
     def resolve_devices(self, opt: Options) -> None:
         """Settings that depend on the machine: where this process computes (`self.placement`; `opt.gpu_ids`
@@ -201,11 +218,12 @@ class BaseOptions:
         opt.amp = acceleration.resolve_amp(opt.amp, opt.gpu_ids, training=self.is_train,
                                            bf16_inference=model.bf16_inference)
         opt.channels_last = acceleration.resolve_channels_last(
-            opt.channels_last, model.prefers_channels_last, training=self.is_train, norm=opt.norm)
+            opt.channels_last, model.prefers_channels_last, training=self.is_train, norm=opt.norm,
+            inference=model.channels_last_inference)
 
     def validate(self, opt: Options) -> None:
         """Raise OptionError naming the first invalid option and what is allowed."""
-        validate_common(opt)
+        validate_common(opt, self.reads_data)
         models.MODELS.get(opt.model).validate_options(opt)
         networks.validate_architectures(opt)
 
@@ -216,18 +234,23 @@ class BaseOptions:
             self.validate(opt)
             self.resolve_devices(opt)
         except OptionError as e:
-            parser.error(str(e))
+            parser.error(self.explain(str(e)))
         opt.freeze()
         self.parser = parser
-        logger.info("%s", format_options(opt, parser))
+        logger.log(self.table_log_level, "%s", format_options(opt, parser))
         return opt
+
+    def explain(self, message: str) -> str:
+        """An option error's message as shown to the user (test-time parses say which values came from the
+        saved run)."""
+        return message
 
     def save(self, opt: Options) -> List[str]:
         """Write `<phase>_opt.txt` and `.json` beside the checkpoints (after the data has been checked)."""
         parser = getattr(self, "parser", None)
         if parser is None:  # saving options parsed by another instance: rebuild the same parser for defaults
-            parser = self.gather_options(["--model", opt.model, "--netG", opt.netG, "--netD", opt.netD,
-                                          "--dataset_mode", opt.dataset_mode])[0]
+            parser = self.build_parser(["--model", opt.model, "--netG", opt.netG, "--netD", opt.netD,
+                                        "--dataset_mode", opt.dataset_mode])
         return save_options(opt, parser)
 
 
@@ -244,12 +267,16 @@ def _require_plain_name(flag: str, value: str) -> None:
              f"inside --checkpoints_dir or --results_dir)")
 
 
-def validate_common(opt: Options) -> None:
-    """Checks that hold for every model and phase."""
+def validate_common(opt: Options, reads_data: bool = True) -> None:
+    """Checks that hold for every model and phase (`reads_data` False: --dataroot is not used)."""
     for flag in ("name", "epoch", "phase"):
         _require_plain_name(flag, getattr(opt, flag))
-    _require(opt.dataroot is not None, "--dataroot is required: the folder that holds your images")
-    _require(os.path.isdir(opt.dataroot), f"--dataroot {opt.dataroot}: no such folder")
+    if reads_data:
+        _require(opt.dataroot is not None, "--dataroot is required: the folder that holds your images")
+        _require(os.path.isdir(opt.dataroot), f"--dataroot {opt.dataroot}: no such folder")
+    # Training writes the run's folder; testing reads it (and a file in its place is no run either).
+    problem = folder_problem(os.path.join(opt.checkpoints_dir, opt.name), writable=opt.isTrain)
+    _require(problem is None, f"--checkpoints_dir {opt.checkpoints_dir}: {problem}; choose another --checkpoints_dir")
     for flag in ("batch_size", "load_size", "crop_size", "ngf", "ndf", "n_layers_D", "display_winsize"):
         _require(getattr(opt, flag) >= 1, f"--{flag} must be >= 1, got {getattr(opt, flag)}")
     _require(opt.num_threads >= 0, f"--num_threads must be >= 0, got {opt.num_threads}")

@@ -1,13 +1,28 @@
-"""Test flags. Testing reads images in order, unflipped, without a display, as the reference's test.py."""
+"""Test flags. Testing reads images in order, unflipped, without a display, as the reference's test.py.
+
+A run trained with this toolkit needs no more than `--name`: the options that decide its networks come from
+its saved train_opt.json unless given (options/saved_run.py). `run_options` gives scripts that build a run's
+networks (evaluation, comparisons, upscaling) the same options test.py would use, without a dataset.
+"""
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from typing import NoReturn, Optional, Sequence
 
-from .base_options import BaseOptions, Options, _require
+from util.errors import OptionError
+from util.fileio import folder_problem
+
+from .base_options import ArgumentParser, BaseOptions, Options, _require
+from .saved_run import SavedRun, complete_args
+
+logger = logging.getLogger(__name__)
 
 
 class TestOptions(BaseOptions):
     is_train = False
+    saved_run: Optional[SavedRun] = None  # set by `gather_options`: the run's saved options and what was taken
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser = BaseOptions.initialize(self, parser)
@@ -22,6 +37,20 @@ class TestOptions(BaseOptions):
         parser.set_defaults(load_size=parser.get_default("crop_size"))
         return parser
 
+    def gather_options(self, args: Optional[Sequence[str]] = None) -> tuple[ArgumentParser, argparse.Namespace]:
+        """The run's saved options that `args` do not give, then `args`, parsed (see options/saved_run.py)."""
+        args = list(sys.argv[1:] if args is None else args)
+        try:
+            args, self.saved_run = complete_args(self, args)
+        except OptionError as e:
+            self.make_parser().error(str(e))
+        if self.saved_run is not None:
+            logger.info("%s", self.saved_run.describe())
+        return super().gather_options(args)
+
+    def explain(self, message: str) -> str:
+        return self.saved_run.explain(message) if self.saved_run is not None else message
+
     def resolve(self, opt: Options) -> None:
         super().resolve(opt)
         # Test images are read in order and unflipped (the reference hard-codes these in test.py by mutating
@@ -33,3 +62,42 @@ class TestOptions(BaseOptions):
         super().validate(opt)
         _require(opt.num_test >= 0, f"--num_test must be >= 0, got {opt.num_test}")
         _require(opt.aspect_ratio > 0, f"--aspect_ratio must be > 0, got {opt.aspect_ratio}")
+        if self.reads_data:  # test.py writes its results page there
+            problem = folder_problem(opt.results_dir)
+            _require(problem is None, f"--results_dir {opt.results_dir}: {problem}; choose another --results_dir")
+
+
+class _RaisingParser(ArgumentParser):
+    """Usage errors as OptionError: a script reports them as its own one-line error (util.cli.run_cli)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(message)
+
+
+class RunOptions(TestOptions):
+    """test.py's options for a script that builds a run's networks and reads no dataset (--dataroot unused)."""
+
+    reads_data = False
+    table_log_level = logging.DEBUG
+
+    def __init__(self, default_model: Optional[str] = None) -> None:
+        self.default_model = default_model
+
+    def make_parser(self) -> ArgumentParser:
+        parser = _RaisingParser(prog="test.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        self.initialize(parser)
+        if self.default_model is not None:
+            parser.set_defaults(model=self.default_model)
+        return parser
+
+
+def run_options(name: str, checkpoints_dir: str = "./checkpoints", args: Sequence[str] = (),
+                default_model: Optional[str] = None) -> Options:
+    """The options test.py would build run `name`'s networks with: its saved options (train_opt.json), with
+    `args` (test.py flags, e.g. --gpu_ids -1, --epoch 5, --ngf 32) winning, validated as test.py validates
+    them. `default_model`: the --model of a run without a saved model (else test.py's default, `test`).
+
+    `models.create_model(opt)` then `model.setup(opt)` gives the loaded networks. OptionError on a bad option,
+    in the saved file or in `args`.
+    """
+    return RunOptions(default_model).parse(["--name", name, "--checkpoints_dir", checkpoints_dir, *args])

@@ -66,6 +66,12 @@ class TrainOptions(BaseOptions):
         _require(opt.n_epochs + opt.n_epochs_decay >= 1, "--n_epochs + --n_epochs_decay must be >= 1")
         _require(opt.lr > 0, f"--lr must be > 0, got {opt.lr}")
         _require(0 <= opt.beta1 < 1, f"--beta1 must be in [0, 1), got {opt.beta1}")
+        # With several processes the first discriminator backward would crash; in one, syncbatch is plain batch
+        # norm, so the combination is refused everywhere rather than only once the run is scaled out.
+        _require(not (opt.norm == "syncbatch" and opt.gan_mode == "wgangp"),
+                 "--norm syncbatch with --gan_mode wgangp: the gradient penalty differentiates the discriminator's "
+                 "gradient again, and SyncBatchNorm's backward has no derivative (batch_norm_backward_elemt); use "
+                 "--norm batch (statistics per process) or instance, or another --gan_mode")
         _require(not opt.use_tensorboard or importlib.util.find_spec("tensorboard") is not None,
                  "--use_tensorboard needs the tensorboard package: pip install tensorboard "
                  "(or pip install -e .[tensorboard])")

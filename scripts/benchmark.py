@@ -11,10 +11,13 @@ Training (per model, setting and config): median step time of `--steps` steps af
 (model-FLOPs utilisation) = FLOPs / median step time / peak FLOP/s. A step is what train.py does per batch:
 `set_input` + `optimize_parameters` on a synthetic batch (no data loading), followed by a CUDA synchronise.
 
-SR x4 inference: an SRResNet (16 blocks, 64 filters, random weights: the time does not depend on them) upscales
-a 1920x1080 photo (setting `default`, tiled as test.py does) and a 480x270 one (setting `small`, tiled and
-whole). Reported: seconds, output MP/s (output pixels, i.e. 16 x the input pixels, per second, in millions),
-input MP/s and peak RSS.
+SR x4 inference: every upscaling generator of the registry (srresnet, msrresnet, srvgg, rrdbnet: a new one
+needs no change here) at its registered default size, with random weights (the time does not depend on them),
+upscales a 1920x1080 photo (setting `default`, tiled as test.py does, with test.py's tile and context for that
+generator) and a 480x270 one (setting `small`, tiled and whole). Reported: seconds, output MP/s (output pixels,
+i.e. 16 x the input pixels, per second, in millions), peak RSS, the convolution FLOPs useful (one pass over the
+whole image) and computed (the tiles with their context: the overlap), and the MFU of both against the matmul
+peak of the dtype the network computed in, measured in the same process.
 
 Why it is built this way:
   * Every measurement runs in a fresh process (`--worker SPEC`, this same file): peak RSS is a per-process
@@ -24,8 +27,8 @@ Why it is built this way:
     interleaved (before, after, before, after with --repeats 2), so both see the same machine conditions. The
     old code is checked out into a temporary git worktree and measured by this very code, which therefore uses
     only APIs that exist in both trees (TrainOptions().parse, create_model, setup, set_input,
-    optimize_parameters, set_epoch, the model's `upscales`, netG, networks.define_G, sr_inference.upscale_tiled,
-    named upscale in older trees).
+    optimize_parameters, set_epoch, the model's `upscales`, netG, networks.define_G, sr_inference.super_resolve
+    or upscale_tiled, named upscale in older trees).
     What differs between models comes from what each model declares (`upscales`, options such as
     --vgg_weights), not from its name, so a new model needs no change here beyond its `small` flags.
   * The peak FLOP/s of the MFU is measured, not taken from a data sheet: the median time of square matmuls in
@@ -71,7 +74,7 @@ from benchmarking import summarize_sr, summarize_train, worker_main  # noqa: E40
 from benchmarking.cases import (COMPILE_WARMUP, CONFIG_FLAGS, DEFAULT_CONFIGS, DEFAULT_STEPS,  # noqa: E402
                                 MODEL_NAMES, ROOT, SETTING_FLAGS, SR_PHOTO_SIZE, SR_SCALE, SR_SETTINGS,
                                 config_list)
-from benchmarking.inputs import sr_images, takes_vgg_weights, vgg_weights  # noqa: E402
+from benchmarking.inputs import sr_generators, sr_images, takes_vgg_weights, vgg_weights  # noqa: E402
 from benchmarking.machine import machine_info  # noqa: E402
 from benchmarking.report import SCHEMA_VERSION, failures_of, machine_line, write_text  # noqa: E402
 from benchmarking.revisions import baseline_worktree, tree_info  # noqa: E402
@@ -89,6 +92,15 @@ def comma_list(allowed: Sequence[str], what: str) -> Callable[[str], List[str]]:
                                              f"(choose from {', '.join(allowed)})")
         return list(dict.fromkeys(names))
     return parse
+
+
+def comma_list_any(text: str) -> List[str]:
+    """argparse type for `a,b,c` whose allowed names are known only once the toolkit is imported (checked in
+    `main`)."""
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"no names in {text!r}")
+    return names
 
 
 def positive_int(text: str) -> int:
@@ -138,11 +150,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--sr-image", default=None,
                         help=f"LR photo for SR (default: a {SR_PHOTO_SIZE[0]}x{SR_PHOTO_SIZE[1]} mosaic made at run "
                              f"time); setting small uses it downscaled by 4")
+    parser.add_argument("--sr-nets", type=comma_list_any, default=None,
+                        help="comma-separated generators for SR (default: every registered one that upscales "
+                             f"x{SR_SCALE})")
     parser.add_argument("--sr-tile", type=positive_int, default=None,
                         help="tile size of tiled SR (default: " + ", ".join(
-                            f"{s} {v['tile']}" for s, v in SR_SETTINGS.items()) + ")")
-    parser.add_argument("--sr-tile-pad", type=non_negative_int, default=40,
-                        help="tile context in LR pixels (default: 40)")
+                            f"{s} {v['tile']}" if v["tile"] else f"{s} test.py's --tile"
+                            for s, v in SR_SETTINGS.items()) + ")")
+    parser.add_argument("--sr-tile-pad", type=non_negative_int, default=None,
+                        help="tile context in LR pixels (default: test.py's --tile_pad for the generator: its "
+                             "receptive field, at most 40)")
     parser.add_argument("--sr-runs", type=positive_int, default=None,
                         help="timed SR runs per measurement (default: 1 on CPU, 3 on CUDA)")
     parser.add_argument("--peak-size", type=positive_int, default=None,
@@ -171,6 +188,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cuda" and not torch.cuda.is_available():
         raise BenchmarkError("--device cuda: CUDA is not available on this machine")
+    if args.sr:
+        known = sr_generators()
+        unknown = [n for n in args.sr_nets or () if n not in known]
+        if unknown:
+            raise BenchmarkError(f"--sr-nets: unknown generator {', '.join(map(repr, unknown))} (choose from "
+                                 f"{', '.join(known)})")
+        args.sr_nets = args.sr_nets or list(known)
     machine = machine_info(args.device)
     logger.info("%s", machine_line(machine))
     trees: Dict[str, Path] = {"after": ROOT}
@@ -196,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "run": {"models": args.models if args.train else [], "settings": args.settings,
                 "configs": config_list(args.device, args.configs), "baseline_rev": args.baseline_rev,
                 "repeats": args.repeats, "steps": args.steps or DEFAULT_STEPS[args.device], "warmup": args.warmup,
-                "threads": args.threads, "sr": args.sr,
+                "threads": args.threads, "sr": args.sr, "sr_nets": args.sr_nets if args.sr else [],
                 "sr_images": {s: {"size": v["size"], "source": v["source"]} for s, v in images.items()}},
         "measurements": {"train": train, "sr": sr},
         "summary": {"train": summarize_train(train), "sr": summarize_sr(sr)},

@@ -1,7 +1,7 @@
 """The super-resolution evaluation table of the README and docs: PSNR / SSIM per test set, bicubic and a model.
 
     python scripts/eval_sr.py                                       # bicubic x4 on Set5 and Set14
-    python scripts/eval_sr.py --name srgan_291 --ngf 64 --n_blocks 16
+    python scripts/eval_sr.py --name srgan_291                      # + the model's row (options: its train_opt.json)
     python scripts/eval_sr.py --name srgan_291 --sets ~/data/Set5 ~/data/BSD100 --json eval.json --markdown eval.md
     python scripts/eval_sr.py --name srgan_291 -- --tile 256 --tile_pad 40   # flags after -- go to test.py
 
@@ -16,8 +16,9 @@ path uses (util.images modcrop / bicubic_downscale / bicubic_upscale / sr_metric
 The default sets are `../shared/data/sr_eval/Set5` and `Set14` from the repository root. Results (images,
 pages, metrics.json) go to a temporary folder that is removed afterwards, or to `--results_dir`, never into
 the repository. The network options of a checkpoint (models.network_options: netG, ngf, norm, scale and the
-generator's own, SRResNet's n_blocks) default to those in its `train_opt.json`, so a plain `--name` is enough
-for a run trained with this toolkit; flags given here or after `--` take precedence. Errors: one `error: ...` line on stderr, exit code 2.
+generator's own, e.g. SRResNet's n_blocks) come from its `train_opt.json` as test.py takes them
+(options.run_options), so a plain `--name` is enough for a run trained with this toolkit or installed from the
+zoo; flags given here or after `--` take precedence. Errors: one `error: ...` line on stderr, exit code 2.
 """
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from models import network_options  # noqa: E402
-from models.srresnet import SCALES  # noqa: E402
-from options.test_options import TestOptions  # noqa: E402
+from models.networks import sr_scales  # noqa: E402
+from options import read_saved_options, run_options, saved_options_path  # noqa: E402
 from util.cli import run_cli  # noqa: E402
 from util.errors import DataError, OptionError  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
@@ -100,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ngf", type=int, default=None, help="generator width (default: from train_opt.json)")
     p.add_argument("--n_blocks", type=int, default=None, help="residual blocks (default: from train_opt.json)")
     p.add_argument("--norm", default=None, help="normalisation layers (default: from train_opt.json)")
-    p.add_argument("--scale", type=int, default=None, choices=SCALES,
+    p.add_argument("--scale", type=int, default=None, choices=sr_scales(),
                    help="upscaling factor (default: from train_opt.json, else 4)")
     p.add_argument("--gpu_ids", default=None,
                    help="test.py's --gpu_ids (default: 0 when CUDA is available, else -1)")
@@ -195,42 +196,28 @@ def load_test_main() -> Callable[[Optional[Sequence[str]]], int]:
     return module.main
 
 
-def generator_options(netG: Optional[str]) -> Tuple[str, ...]:
-    """The options test.py must be given as in training to rebuild an srgan generator `netG` (None: the model's
-    default): the list train.py's resume check uses (models.network_options)."""
-    if netG is None:
-        netG = TestOptions().gather_options(["--model", "srgan"])[1].netG
-    model = argparse.Namespace(model="srgan", netG=netG)
-    return network_options(model, "G")
+def test_gpu_ids(args: argparse.Namespace) -> str:
+    """test.py's --gpu_ids: the one given, else 0 when CUDA is available, else -1."""
+    if args.gpu_ids is not None:
+        return args.gpu_ids
+    return "0" if torch.cuda.is_available() else "-1"
 
 
-def architecture(args: argparse.Namespace) -> Dict[str, Any]:
-    """The network options for test.py: given here, else from the run's train_opt.json, else test.py's defaults."""
-    saved: Dict[str, Any] = {}
-    opt_file = Path(args.checkpoints_dir) / args.name / "train_opt.json"
-    if opt_file.is_file():
-        try:
-            saved = json.loads(opt_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            logger.warning("cannot read %s (%s): pass the network options (--ngf, --n_blocks, ...) yourself",
-                           opt_file, e)
-            saved = {}
-        if not isinstance(saved, dict):
-            logger.warning("%s does not hold the options of a run: ignored", opt_file)
-            saved = {}
-        if saved.get("model") not in (None, "srgan"):
-            raise OptionError(f"--name {args.name} was trained with --model {saved['model']} ({opt_file}); "
-                              f"this script evaluates --model srgan generators")
-    chosen: Dict[str, Any] = {}
-    for key in generator_options(args.netG or saved.get("netG")):
-        value = getattr(args, key, None)
-        if value is None and key in saved:
-            value = saved[key]
-            logger.info("--%s %s from %s", key, value, opt_file)
-        if value is not None:
-            chosen[key] = value
-    chosen.setdefault("scale", 4)
-    return chosen
+def architecture(args: argparse.Namespace, extra: Sequence[str] = ()) -> Dict[str, Any]:
+    """The network options test.py will build the generator with: those of the run's train_opt.json, where
+    this script's flags or those after -- do not give them, as test.py itself resolves them (options.run_options),
+    so the table's row says what ran."""
+    path = saved_options_path(args.checkpoints_dir, args.name)
+    saved = read_saved_options(path) if os.path.isfile(path) else {}
+    if saved.get("model", "srgan") != "srgan":
+        raise OptionError(f"--name {args.name} was trained with --model {saved['model']} ({path}); "
+                          f"this script evaluates --model srgan generators")
+    flags = ["--model", "srgan", "--epoch", args.epoch, "--gpu_ids", test_gpu_ids(args)]
+    for key in ("netG", "ngf", "n_blocks", "norm", "scale"):
+        if getattr(args, key) is not None:
+            flags += [f"--{key}", str(getattr(args, key))]
+    opt = run_options(args.name, args.checkpoints_dir, [*flags, *extra])
+    return {key: getattr(opt, key) for key in network_options(opt, "G")}
 
 
 def metrics_files(results_dir: Path) -> Dict[Path, int]:
@@ -251,12 +238,9 @@ def find_metrics(results_dir: Path, before: Dict[Path, int]) -> Path:
 def run_test_py(test_main: Callable[[Optional[Sequence[str]]], int], folder: Path, args: argparse.Namespace,
                 arch: Dict[str, Any], extra: Sequence[str], results_dir: Path) -> Dict[str, Any]:
     """test.py --model srgan --eval_metrics on every image of `folder`; returns its metrics.json."""
-    gpu_ids = args.gpu_ids
-    if gpu_ids is None:
-        gpu_ids = "0" if torch.cuda.is_available() else "-1"
     argv = ["--dataroot", str(folder), "--name", args.name, "--checkpoints_dir", args.checkpoints_dir,
             "--epoch", args.epoch, "--model", "srgan", "--eval_metrics", "--num_test", "100000",
-            "--gpu_ids", gpu_ids, "--num_threads", "0", "--results_dir", str(results_dir)]
+            "--gpu_ids", test_gpu_ids(args), "--num_threads", "0", "--results_dir", str(results_dir)]
     for key, value in arch.items():
         if isinstance(value, bool):  # a switch (store_true): present or absent
             argv += [f"--{key}"] if value else []
@@ -334,7 +318,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for folder in sets:
             results[BICUBIC][folder.name] = bicubic_scores(folder, scale)
     else:
-        arch = architecture(args)
+        arch = architecture(args, extra)
         scale = int(arch["scale"])
         label = args.label or args.name
         results[label] = {}

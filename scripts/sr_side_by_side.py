@@ -6,15 +6,13 @@
 The HR image is modcropped and downscaled by bicubic (the evaluation protocol, util/images), each model
 upscales the whole LR (in eval mode, tiled as test.py does), and the panels show the same `--box` (x, y, w, h in
 HR pixels) enlarged by nearest-neighbour `--zoom` so the pixels stay visible. Each panel is captioned with its
-PSNR / SSIM on the whole image (Y channel, `scale` border). The network options of each model come from its
-`train_opt.json`.
+PSNR / SSIM on the whole image (Y channel, `scale` border). Each model is built as test.py builds it: its
+network options come from its `train_opt.json` (options.run_options).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -25,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from models import network_options, networks  # noqa: E402
-from models.checkpoints import load_into, load_state_dict_file  # noqa: E402
+import models  # noqa: E402
 from models.sr_inference import super_resolve  # noqa: E402
+from options import run_options  # noqa: E402
 from util.cli import run_cli  # noqa: E402
 from util.errors import OptionError  # noqa: E402
 from util.fileio import atomic_save_pil  # noqa: E402
@@ -39,18 +37,14 @@ CAPTION_HEIGHT = 30
 
 
 def load_generator(checkpoints_dir: str, name: str, epoch: str) -> Tuple[torch.nn.Module, int]:
-    """The run's generator, built from its saved options, in eval mode; and its scale."""
-    options_path = os.path.join(checkpoints_dir, name, "train_opt.json")
-    if not os.path.isfile(options_path):
-        raise OptionError(f"--model {name}: no {options_path}; train it first or check --checkpoints_dir")
-    with open(options_path, encoding="utf-8") as f:
-        opt = argparse.Namespace(**json.load(f))
-    # The builder arguments the generator takes from the options (e.g. srresnet's n_blocks and scale).
-    net = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm,
-                            **networks.generator_kwargs(opt))
-    path = os.path.join(checkpoints_dir, name, f"{epoch}_net_G.pth")
-    load_into(net, load_state_dict_file(path), path, network_options(opt, "G"))
-    return net.eval(), int(opt.scale)
+    """The run's generator as test.py builds it (options from its train_opt.json: options.run_options), loaded,
+    on the CPU, in eval mode; and its scale."""
+    opt = run_options(name, checkpoints_dir, ["--epoch", epoch, "--gpu_ids", "-1"], default_model="srgan")
+    if not models.MODELS.get(opt.model).upscales:
+        raise OptionError(f"--model {name}: a --model {opt.model} run, not a super-resolution one")
+    model = models.create_model(opt)
+    model.setup(opt)
+    return model.netG.eval(), int(opt.scale)
 
 
 def panel(image: SRImage, box: Tuple[int, int, int, int], zoom: int, caption: str) -> Image.Image:
@@ -87,12 +81,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--zoom", type=int, default=3)
     parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
-    models = []
+    runs = []
     for spec in args.model:
         name, _, label = spec.partition("=")
         net, scale = load_generator(args.checkpoints_dir, name, args.epoch)
-        models.append((label or name, net, scale))
-    scales = {scale for _, _, scale in models} or {args.scale}
+        runs.append((label or name, net, scale))
+    scales = {scale for _, _, scale in runs} or {args.scale}
     if len(scales) != 1:
         parser.error(f"the models upscale by different factors {sorted(scales)}; compare models of one scale")
     scale = scales.pop()
@@ -113,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     bicubic = bicubic_upscale(lr, scale)
     panels.append(panel(bicubic, args.box, args.zoom, caption("bicubic", bicubic)))
     with torch.no_grad():
-        for label, net, _ in models:
+        for label, net, _ in runs:
             sr = super_resolve(net, lr, scale, tile=512, tile_pad=40)
             panels.append(panel(sr, args.box, args.zoom, caption(label, sr)))
     panels.append(panel(hr, args.box, args.zoom, "HR (ground truth)"))

@@ -14,6 +14,16 @@ import pytest
 import torch
 from helpers import ROOT, free_port, load_script, require_or_skip
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked `cuda` are skipped, with the reason, where there is no CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (bash scripts/gpu_check.sh runs these on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def train_main():
     return load_script("train.py").main

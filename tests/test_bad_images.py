@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from data import create_dataset
-from util.images import load_image
+from util.images import load_image, read_image
 from util.errors import DataError
 
 # ---- writing files -----------------------------------------------------------------------------------------
@@ -261,6 +261,25 @@ def build_corpus(root: Path) -> Dict[str, Case]:
 
     add("tiny_png", "tiny.png", lambda p: Image.fromarray(noise(8, 8, 3, seed=7)).save(p), check_tiny)
 
+    # 32-bit float TIFFs (mode 'F'): read by their range, 0..1 or 0..255 here, never clipped to black.
+    unit = np.linspace(0.0, 1.0, 16 * 24, dtype=np.float32).reshape(16, 24)
+
+    def check_float(full_scale: float) -> Callable[[Path], None]:
+        def check(path: Path) -> None:
+            assert stored(path).mode == "F"
+            out = rgb(load_image(str(path)))
+            expected = np.rint(unit.astype(np.float64) * 255).astype(int)
+            assert out.max() == 255 and all(np.array_equal(out[..., c], expected) for c in range(3))
+            sr = read_image(str(path))  # SR inference: kept at 16-bit precision
+            assert (sr.channels, sr.bit_depth, sr.alpha) == (1, 16, None)
+            levels = np.rint(sr.pixels[0].double().numpy() * 65535)
+            assert np.array_equal(levels, np.rint(unit.astype(np.float64) * 65535))
+            assert len(np.unique(levels)) == unit.size  # more than 8 bits of precision survive
+        return check
+
+    add("float01_tif", "float01.tif", lambda p: Image.fromarray(unit, "F").save(p), check_float(1.0))
+    add("float255_tif", "float255.tif", lambda p: Image.fromarray(unit * 255, "F").save(p), check_float(255.0))
+
     # -- files that must fail, naming themselves --
     add("truncated_png", "truncated.png", lambda p: first_half(p, Image.fromarray(noise(64, 64, 3, seed=8))),
         error=r"truncated")
@@ -276,17 +295,27 @@ def build_corpus(root: Path) -> Dict[str, Case]:
         error=rf"image is too large \({BOMB_PIXELS} pixels; the limit is {2 * Image.MAX_IMAGE_PIXELS} pixels.*"
               r"raise PIL\.Image\.MAX_IMAGE_PIXELS")
     add("missing_png", "missing.png", lambda p: None, error=r"No such file")
+    signed = unit * 2 - 1  # -1..1: what it means cannot be told
+    add("float_signed_tif", "float_signed.tif", lambda p: Image.fromarray(signed, "F").save(p),
+        error=r"a float image with values from -1 to 1 cannot be read: only the ranges 0\.\.1, 0\.\.255 and "
+              r"0\.\.65535 are understood")
+    with_nan = unit.copy()
+    with_nan[3, 4] = np.nan
+    add("float_nan_tif", "float_nan.tif", lambda p: Image.fromarray(with_nan, "F").save(p),
+        error=r"a float image with NaN or infinite values cannot be read")
     return cases
 
 
 CASE_NAMES = [
     "rgb_png", "png_named_jpg", "grey_png", "one_bit_png", "palette_png", "palette_transparent_index_png",
     "palette_transparent_bytes_png", "rgba_png", "la_png", "grey16_png", "rgb48_png", "rgba64_png", "cmyk_jpg",
-    "cmyk_tif", "exif_rotated_jpg", "tiny_png", "truncated_png", "truncated_jpg", "zero_byte_png",
-    "text_named_jpg", "html_named_png", "bomb_png", "missing_png",
+    "cmyk_tif", "exif_rotated_jpg", "tiny_png", "float01_tif", "float255_tif", "truncated_png", "truncated_jpg",
+    "zero_byte_png", "text_named_jpg", "html_named_png", "bomb_png", "missing_png", "float_signed_tif",
+    "float_nan_tif",
 ]
 BAD_NAMES = [
     "truncated_png", "truncated_jpg", "zero_byte_png", "text_named_jpg", "html_named_png", "bomb_png",
+    "float_signed_tif",
 ]
 
 
@@ -463,3 +492,56 @@ def test_skip_bad_images_with_a_bad_first_file(corpus: Dict[str, Case], tmp_path
     loader = create_dataset(make_opt(root, skip_bad_images=True))
     assert [p for batch in loader for p in batch["A_paths"]] == [str(good)]
     assert list(loader.skipped) == [str(bad)]
+
+
+@pytest.mark.parametrize("name", ["float_signed_tif", "float_nan_tif"])
+def test_sr_reader_refuses_a_float_image_of_unknown_range_alike(corpus: Dict[str, Case], name: str) -> None:
+    """SR inference (util/images/sr_io.read_image) names the file with the training loader's words."""
+    case = corpus[name]
+    with pytest.raises(DataError) as info:
+        read_image(str(case.path))
+    assert str(info.value).startswith(f"cannot read image {case.path}: ") and re.search(case.error, str(info.value))
+
+
+# ---- images too small for their mode ------------------------------------------------------------------------
+
+
+def aligned_folder(root: Path, sizes: Dict[str, tuple]) -> Path:
+    """root/train with one side-by-side A|B file of each (width, height) in `sizes`, named by its key."""
+    folder = root / "train"
+    folder.mkdir(parents=True)
+    for i, (name, (w, h)) in enumerate(sizes.items()):
+        Image.fromarray(noise(h, w, 3, seed=20 + i)).save(folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("width", [1, 2])
+def test_aligned_image_too_narrow_for_a_and_b_is_named(tmp_path: Path, width: int) -> None:
+    """A 1-pixel-wide side-by-side file has an empty A half: a DataError naming it, not a blank A trained on. Two
+    pixels (one for A, one for B) is the least that holds a pair, and loads."""
+    folder = aligned_folder(tmp_path, {"a_good.png": (32, 16), "b_narrow.png": (width, 1)})
+    opt = make_opt(tmp_path, dataset_mode="aligned", phase="train", isTrain=True, preprocess="resize_and_crop",
+                   load_size=16, crop_size=16)
+    loader = create_dataset(opt)
+    if width == 2:
+        seen = [p for batch in loader for p in batch["A_paths"]]
+        assert seen == [str(folder / "a_good.png"), str(folder / "b_narrow.png")]
+        return
+    with pytest.raises(DataError) as info:
+        for _ in loader:
+            pass
+    assert str(info.value).startswith(f"{folder / 'b_narrow.png'}: the image is 1x1, too narrow to hold A and B")
+    assert info.value.path == str(folder / "b_narrow.png")
+
+
+def test_aligned_image_too_narrow_is_skipped_and_counted(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = aligned_folder(tmp_path, {"a_narrow.png": (1, 1), "b_good.png": (32, 16), "c_good.png": (40, 20)})
+    opt = make_opt(tmp_path, dataset_mode="aligned", phase="train", isTrain=True, preprocess="resize_and_crop",
+                   load_size=16, crop_size=16, skip_bad_images=True)
+    with caplog.at_level(logging.WARNING):
+        loader = create_dataset(opt)  # sample 0 is the bad one: no probe under --skip_bad_images
+        seen = [p for batch in loader for p in batch["A_paths"]]
+    assert seen == [str(folder / "b_good.png"), str(folder / "c_good.png")]
+    assert list(loader.skipped) == [str(folder / "a_narrow.png")]
+    assert any("skipped bad image (1 so far)" in r.getMessage() and "a_narrow.png" in r.getMessage()
+               for r in caplog.records)

@@ -2,8 +2,9 @@
 
 The benchmark's own numbers are never judged here (no timing thresholds): the tests check that every
 measurement is present, named and internally consistent (images/s = batch / median step time, MFU = FLOPs /
-time / peak, output MP/s = 16 x the input pixels / time), that failures are reported without stopping the
-run, and that bad names are usage errors.
+time / peak, output MP/s = 16 x the input pixels / time, SR overlap = FLOPs computed / FLOPs useful), that SR
+covers every upscaling generator of the registry, that failures are reported without stopping the run, and
+that bad names are usage errors.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, Dict, Iterator, List
 
 import numpy as np
@@ -76,21 +77,54 @@ def test_sr_measurement_end_to_end(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     Image.fromarray((rng.random((24, 40, 3)) * 255).astype(np.uint8)).save(image)  # 40x24 LR
     out = tmp_path / "sr.json"
+    # Two of the generators (rrdbnet's 23 blocks would take a while even on 40x24); all of them by default.
     proc = run("--no-train", "--sr", "--sr-image", str(image), "--sr-tile", "16", "--sr-tile-pad", "4",
-               "--settings", "default", "--configs", "default", "--json", str(out), *TINY)
+               "--sr-nets", "srresnet,srvgg", "--settings", "default", "--configs", "default", "--json", str(out),
+               *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["measurements"]["train"] == []
-    by_mode = {m["mode"]: m for m in report["measurements"]["sr"]}
-    assert set(by_mode) == {"tiled", "whole"}
-    for mode, m in by_mode.items():
+    assert report["measurements"]["train"] == [] and report["run"]["sr_nets"] == ["srresnet", "srvgg"]
+    by_key = {(m["netG"], m["mode"]): m for m in report["measurements"]["sr"]}
+    assert set(by_key) == {(net, mode) for net in ("srresnet", "srvgg") for mode in ("tiled", "whole")}
+    for (net, mode), m in by_key.items():
         assert "error" not in m, m
         assert m["input_size"] == [40, 24] and m["output_size"] == [160, 96]
-        assert m["tile_used"] == (16 if mode == "tiled" else 0)
+        assert (m["tile_used"], m["tile_pad_used"]) == ((16, 4) if mode == "tiled" else (0, 0))
         assert m["seconds"] > 0 and m["peak_rss_mib"] > 0
         assert m["output_mp_per_s"] == pytest.approx(160 * 96 / 1e6 / m["seconds"])
         assert m["input_mp_per_s"] == pytest.approx(m["output_mp_per_s"] / 16)
-        assert m["generator_params"] > 1_000_000  # the 16-block, 64-filter SRResNet
+        assert m["generator_params"] > 500_000  # the 16-block SRResNet, the 32-convolution SRVGGNetCompact
+        assert m["architecture"] == ({"ngf": 64, "n_blocks": 16} if net == "srresnet" else {"ngf": 64, "n_conv": 32})
+        # FLOPs: useful = one pass over 40x24; tiles of 16 with 4 of context compute more; the MFUs follow.
+        assert m["flops_useful"] > 0 and m["peak_flops"] > 0 and m["peak_dtype"] == "float32"
+        assert m["overlap"] == pytest.approx(m["flops_computed"] / m["flops_useful"])
+        assert m["overlap"] == 1 if mode == "whole" else m["overlap"] > 1.5
+        assert m["mfu"] == pytest.approx(m["flops_useful"] / m["seconds"] / m["peak_flops"])
+        assert m["mfu_computed"] == pytest.approx(m["mfu"] * m["overlap"])
+        assert 0 <= m["cpu_busy_others_during"] <= 1
+    # srresnet's useful FLOPs, by hand: per LR pixel 2 x (9x9x3x64 + 33 x 3x3x64x64 + 3x3x64x256) at the LR
+    # size, 2 x 3x3x64x256 at 2x (4 pixels), 2 x 9x9x64x3 at 4x (16 pixels).
+    per_pixel = 2 * (81 * 3 * 64 + 33 * 9 * 64 * 64 + 9 * 64 * 256) + 4 * 2 * 9 * 64 * 256 + 16 * 2 * 81 * 64 * 3
+    assert by_key[("srresnet", "whole")]["flops_useful"] == 40 * 24 * per_pixel
+
+
+def test_sr_covers_every_upscaling_generator(benchmark: Any, tmp_path: Path) -> None:
+    """No list of generators in the benchmark: the plan takes every registered one that makes x4."""
+    from models import networks
+
+    inputs = importlib.import_module("benchmarking.inputs")
+    expected = [n for n in networks.GENERATORS.names() if networks.upscales(n) and 4 in networks.generator_scales(n)]
+    assert list(inputs.sr_generators()) == expected
+    assert {"srresnet", "msrresnet", "srvgg", "rrdbnet"} <= set(expected)
+    args = SimpleNamespace(device="cpu", configs=["default"], threads=None, train=False, sr=True, sr_runs=None,
+                           sr_nets=expected, settings=["default"], repeats=1, sr_tile=None, sr_tile_pad=None,
+                           peak_size=None)
+    image = {"path": "x.png", "size": [1920, 1080], "source": "test"}
+    specs = benchmark.plan(args, {"after": ROOT}, (None, "unused"), {"default": image})
+    assert [s["netG"] for s in specs if s["mode"] == "tiled"] == expected
+    assert all(s["tile"] is None and s["tile_pad"] is None for s in specs)  # test.py's, per generator
+    proc = run("--no-train", "--sr-nets", "srresnet,stylegan")
+    assert proc.returncode == 2 and "stylegan" in proc.stderr and "rrdbnet" in proc.stderr
 
 
 def test_unknown_names_are_usage_errors() -> None:
@@ -138,13 +172,19 @@ def test_summary_speedups_and_markdown(benchmark: Any) -> None:
     assert compiled["flops_from"] == "default" and compiled["mfu"] == pytest.approx(2e9 / 0.5 / 1e11)
     assert rows[("small", "fp32")]["error"] == "RuntimeError: boom"
 
-    sr = [{"kind": "sr", "tree": "after", "setting": "default", "mode": "tiled", "config": "default", "repeat": 0,
-           "tile": 512, "image_size": [1920, 1080], "input_size": [1920, 1080], "seconds": 100.0,
-           "peak_rss_mib": 1500.0, "cuda_max_alloc_mib": None, "amp": "bf16", "image_source": "a mosaic"},
-          {"kind": "sr", "tree": "after", "setting": "default", "mode": "whole", "config": "default", "repeat": 0,
-           "tile": 512, "image_size": [1920, 1080], "skipped": "needs about 16 GiB"}]
+    sr = [{"kind": "sr", "tree": "after", "netG": "srresnet", "setting": "default", "mode": "tiled",
+           "config": "default", "repeat": 0, "tile": None, "tile_used": 512, "tile_pad_used": 40,
+           "image_size": [1920, 1080], "input_size": [1920, 1080], "seconds": 100.0, "peak_rss_mib": 1500.0,
+           "cuda_max_alloc_mib": None, "amp": "bf16", "channels_last": True, "image_source": "a mosaic",
+           "architecture": {"ngf": 64, "n_blocks": 16}, "flops_useful": 9e12, "flops_computed": 1.8e13,
+           "overlap": 2.0, "peak_flops": 2e11, "peak_dtype": "bfloat16", "cpu_busy_others_during": 0.1},
+          {"kind": "sr", "tree": "after", "netG": "srresnet", "setting": "default", "mode": "whole",
+           "config": "default", "repeat": 0, "tile": None, "image_size": [1920, 1080],
+           "skipped": "needs about 16 GiB"}]
     sr_rows = benchmark.summarize_sr(sr)
     assert sr_rows[0]["output_mp_per_s"] == pytest.approx(1920 * 1080 * 16 / 1e6 / 100.0)
+    assert sr_rows[0]["mfu"] == pytest.approx(9e12 / 100.0 / 2e11)
+    assert sr_rows[0]["mfu_computed"] == pytest.approx(1.8e13 / 100.0 / 2e11)
     report = {"machine": {"cpu": "Test CPU 9000", "cores": 8, "cores_usable": 4, "memory_gib": 32.0, "gpu": None,
                           "torch": "2.x", "python": "3.11", "device": "cpu", "date": "2025-01-02T03:04:05Z"},
               "trees": {"after": {"rev": "abcdef1234567890", "uncommitted_changes": False},
@@ -161,10 +201,12 @@ def test_summary_speedups_and_markdown(benchmark: Any) -> None:
         in text
     assert "| srgan | default | 2.1 | 1 | 2.10x |" in text  # the before/after table
     assert "2.0 (from default)" in text
-    assert "| default | 1920x1080 | tiled | 512 | default | bf16 | 100 | 0.332 | 0.0207 | n/a | 1500 | n/a |" in text
+    assert ("| srresnet (n_blocks 16) | default | 1920x1080 | tiled | 512 | 40 | default | bf16 | on | 100 | 0.332 | "
+            "n/a | 1500 | n/a | 9 | 2.00x | 200 (bfloat16) | 45.0% | 90.0% | 10.0% |") in text
     assert "skipped: needs about 16 GiB" in text
+    assert ("peak RSS 1500 MiB, MFU 45.0%, 90.0% of the FLOPs computed, overlap 2.00x (CPU targets: peak RSS <= "
+            "2048 MiB met; >= 50% of the peak on the FLOPs computed met)") in text
     assert "random VGG19 weights" in text and "timing only" in text
-    assert "peak RSS 1500 MiB (CPU target <= 2048 MiB: met)" in text
     assert "- srgan small fp32 (after, repeat 1): RuntimeError: boom" in text
     assert "WARNING" not in text
     busy = {**report, "machine": {**report["machine"], "cpu_busy_at_start": 0.6}}
@@ -172,7 +214,7 @@ def test_summary_speedups_and_markdown(benchmark: Any) -> None:
         benchmark.markdown_report({**busy, "notes": benchmark.report_notes(busy)})
     for line in text.splitlines():
         if line.startswith("|"):
-            assert line.count("|") in (16, 13, 6), line  # every row has its table's number of cells
+            assert line.count("|") in (16, 21, 6), line  # every row has its table's number of cells
     assert not any(isinstance(v, float) and math.isnan(v) for r in rows.values() for v in r.values())
 
 

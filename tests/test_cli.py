@@ -314,9 +314,14 @@ def test_test_model_with_suffix_applies_one_generator_at_full_size(cyclegan, tes
 
 
 def test_test_model_without_no_dropout_cannot_load_a_cyclegan_generator(cyclegan, test_main, tmp_path):
-    """CycleGAN's generators have no dropout layers; the test model's default has them: a clear error."""
+    """CycleGAN's generators have no dropout layers; the test model's default has them: a clear error. (Where
+    the run's train_opt.json is beside the generator, --no_dropout comes from it: tests/test_saved_run.py; here
+    the generator alone, as the reference's downloads are.)"""
+    reference = SimpleNamespace(checkpoints=tmp_path / "checkpoints")
+    (reference.checkpoints / CG_NAME).mkdir(parents=True)
+    shutil.copy(cyclegan.exp / "latest_net_G_A.pth", reference.checkpoints / CG_NAME)
     with pytest.raises(CheckpointError, match="--no_dropout") as exc:
-        cg_test(test_main, cyclegan, tmp_path / "r", "--dataroot", HORSE2ZEBRA / "testA", "--model", "test",
+        cg_test(test_main, reference, tmp_path / "r", "--dataroot", HORSE2ZEBRA / "testA", "--model", "test",
                 "--model_suffix", "_A", "--preprocess", "none")
     assert "latest_net_G_A.pth" in str(exc.value)
 

@@ -7,8 +7,10 @@ exactly; the sampler splits every global batch between the ranks without overlap
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -121,23 +123,134 @@ def test_syncbatch_on_cpu_processes_is_refused(tmp_path, demo_data) -> None:
     assert "--norm syncbatch" in result.stderr and "no CPU implementation" in result.stderr
 
 
-def test_gpu_ids_without_torchrun_launches_it(tmp_path, demo_data, monkeypatch, train_main) -> None:
-    """`--gpu_ids 0,1` from plain python starts torchrun with one process per GPU, never a one-GPU run."""
+def test_gpu_ids_without_torchrun_launches_one_process_per_gpu(tmp_path, demo_data, monkeypatch, train_main) -> None:
+    """`--gpu_ids 0,1` from plain python starts one process per GPU (util/launcher.py), never a one-GPU run."""
     import util.device as device
+    from util import launcher
 
     calls = []
     monkeypatch.setattr(device, "available_gpu_ids", lambda ids: tuple(ids))
-    monkeypatch.setattr(subprocess, "call", lambda command: calls.append(command) or 0)
+    monkeypatch.setattr(launcher, "relaunch",
+                        lambda script, argv, nproc: calls.append((script, list(argv), nproc)) or 0)
     argv = ["--dataroot", str(demo_data["aligned"]), "--model", "pix2pix", "--gpu_ids", "0,1", "--amp", "none",
             "--checkpoints_dir", str(tmp_path), "--name", "launch", "--display_id", "0"]
     assert train_main(argv) == 0
     assert len(calls) == 1
-    command = calls[0]
-    assert command[:5] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    assert command[5].endswith("train.py") and command[6:] == argv
+    script, args, nproc = calls[0]
+    assert script.endswith("train.py") and args == argv and nproc == 2
     assert not (tmp_path / "launch").exists()  # nothing trained in the launching process
 
 
+def test_launched_workers_get_torchrun_s_environment() -> None:
+    from util import launcher
+
+    env = launcher.worker_env(1, 2, 29555, base={"PATH": "/bin"})
+    assert {k: env[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")} \
+        == {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": "29555"}
+    assert env["PATH"] == "/bin" and env["OMP_NUM_THREADS"] == "1"
+    assert launcher.worker_command("train.py", ["--x"]) == [sys.executable, "train.py", "--x"]
+
+
+# A stand-in training process: it says it is ready, waits for a stop signal, "saves" for SAVE_S seconds, writes
+# every signal it received, and exits 128 + signal as train.py does. Rank 1 of mode `fail` exits 3 at once.
+FAKE_WORKER = r"""
+import os, signal, sys, time
+out, mode, save_s = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rank, got = os.environ["RANK"], []
+for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, lambda s, f: got.append(s))
+if mode == "fail" and rank == "1":
+    sys.exit(3)
+with open(os.path.join(out, "ready" + rank), "w") as fh:
+    fh.write(f"{os.environ['WORLD_SIZE']} {os.getpgid(0) == os.getpid()}")
+while not got:
+    time.sleep(0.05)
+time.sleep(save_s + 0.5)  # saving; a second, duplicated signal would arrive meanwhile
+with open(os.path.join(out, "saved" + rank), "w") as fh:
+    fh.write(" ".join(map(str, got)))
+sys.exit(128 + got[0])
+"""
+LAUNCH = "import sys; sys.path.insert(0, {root!r}); from util import launcher; " \
+         "sys.exit(launcher.relaunch(sys.argv[1], sys.argv[2:], 2))"
+
+
+def _launch_fake(tmp_path: Path, mode: str, save_s: float) -> subprocess.Popen:
+    (tmp_path / "worker.py").write_text(FAKE_WORKER)
+    return subprocess.Popen([sys.executable, "-c", LAUNCH.format(root=str(ROOT)), str(tmp_path / "worker.py"),
+                             str(tmp_path), mode, str(save_s)], env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_launcher_forwards_a_stop_signal_once_and_waits_for_the_save(tmp_path, signum) -> None:
+    save_s = 2.0
+    parent = _launch_fake(tmp_path, "stop", save_s)
+    _wait_for(lambda: all((tmp_path / f"ready{r}").is_file() for r in (0, 1)), 60, "both workers")
+    assert [(tmp_path / f"ready{r}").read_text() for r in (0, 1)] == ["2 True"] * 2  # own sessions, torchrun's env
+    start = time.monotonic()
+    parent.send_signal(signum)  # as a terminal's Ctrl-C or a scheduler's SIGTERM reaches the launching process
+    output = parent.communicate(timeout=60)[0]
+    assert parent.returncode == 128 + signum, output
+    assert time.monotonic() - start >= save_s  # it waited for the workers' save (no SIGKILL after 0.25 s)
+    assert [(tmp_path / f"saved{r}").read_text() for r in (0, 1)] == [str(int(signum))] * 2  # exactly once each
+
+
+def test_launcher_stops_the_others_when_a_worker_fails(tmp_path) -> None:
+    parent = _launch_fake(tmp_path, "fail", 0.0)
+    output = parent.communicate(timeout=60)[0]
+    assert parent.returncode == 3, output  # the failed worker's code, not the stopped one's 143
+    assert "training process 1 exited with code 3: stopping the others" in output
+    assert (tmp_path / "saved0").read_text() == str(int(signal.SIGTERM))
+
+
+def _processes_mentioning(text: str) -> List[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                if text.encode() in fh.read():
+                    pids.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def test_train_py_with_two_gpu_ids_stops_gracefully_on_sigterm(tmp_path, demo_data) -> None:
+    """Real workers: SIGTERM to `python train.py --gpu_ids 0,1` makes both finish the step, rank 0 save, and the
+    command exit 143 with no process left. (The GPU count is patched in the launching process only; the workers
+    see no CUDA and train on CPU with gloo.)"""
+    wrapper = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); import util.device as device; "
+               "device.available_gpu_ids = lambda ids: tuple(ids); sys.argv = sys.argv[2:]; "
+               "runpy.run_path(sys.argv[0], run_name='__main__')")
+    run_dir = tmp_path / "stop"
+    argv = [*TINY[2:], "--gpu_ids", "0,1", "--dataroot", str(demo_data["aligned"]), "--model", "pix2pix",
+            "--netG", "resnet_6blocks", "--norm", "instance", "--no_dropout", "--n_epochs", "200", "--n_epochs_decay",
+            "0", "--print_freq", "1", "--save_epoch_freq", "1000", "--checkpoints_dir", str(tmp_path), "--name", "stop"]
+    with open(tmp_path / "out.log", "w") as log:
+        parent = subprocess.Popen([sys.executable, "-c", wrapper, str(ROOT), str(ROOT / "train.py"), *argv], cwd=ROOT,
+                                  env=dict(_env(), CUDA_VISIBLE_DEVICES=""), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_for(lambda: (run_dir / "loss_log.txt").is_file()
+                      and (run_dir / "loss_log.txt").read_text().count("(epoch: ") >= 3, 240, "training steps")
+            parent.send_signal(signal.SIGTERM)
+            parent.wait(timeout=120)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+    output = (tmp_path / "out.log").read_text()
+    assert parent.returncode == 143, output[-3000:]
+    assert output.count("stopped at epoch") == 1 and "Resume with" in output, output[-3000:]
+    state = torch.load(run_dir / "latest_train_state.pth", weights_only=True)
+    assert state["total_iters"] > 0
+    assert _processes_mentioning(str(run_dir)) == []
 def test_each_rank_uses_its_own_gpu() -> None:
     world = distributed.World(rank=3, local_rank=1, size=4, local_size=2)
     assert distributed.device_ids_for_rank((4, 6), world) == (6,)  # one id per local process

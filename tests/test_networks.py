@@ -390,6 +390,8 @@ def _expected_std(init_type: str, w: torch.Tensor, gain: float) -> float:
 @pytest.mark.parametrize("gain", [0.02, 0.5])
 @pytest.mark.parametrize("init_type", INIT_TYPES.names())
 def test_init_weight_statistics(init_type: str, gain: float) -> None:
+    if init_type == "architecture":
+        pytest.skip("'architecture' keeps the constructor's weights: test_architecture_init_keeps_the_constructors")
     if init_type not in ("normal", "xavier", "kaiming", "orthogonal"):
         pytest.skip(f"init type {init_type!r} has no statistical expectation here")
     torch.manual_seed(0)
@@ -415,6 +417,22 @@ def test_init_weight_statistics(init_type: str, gain: float) -> None:
     assert abs(bn_weights.mean().item() - 1.0) < gain * 0.2  # N(1, gain): std of the mean is gain/30
     assert 0.8 * gain < bn_weights.std().item() < 1.2 * gain
     assert all(torch.count_nonzero(m.bias) == 0 for m in bns)
+
+
+@pytest.mark.parametrize("netG", GENERATORS.names())
+def test_architecture_init_keeps_the_constructors(netG: str) -> None:
+    """`--init_type architecture`: the weights the builder made (PyTorch's defaults, or the publishers' scheme)."""
+    _skip_unknown(netG, TINY_GENERATORS, "generator")
+    kwargs = architecture.tiny_kwargs(GENERATORS, netG)
+    torch.manual_seed(5)
+    built = networks.define_G(3, 3, 4, netG, "batch", init_type="architecture", **kwargs).state_dict()
+    torch.manual_seed(5)
+    bare = GENERATORS.get(netG)(3, 3, 4, networks.get_norm_layer("batch"), False, **kwargs).state_dict()
+    assert list(built) == list(bare)
+    assert all(torch.equal(built[k], bare[k]) for k in bare)
+    torch.manual_seed(5)
+    normal = networks.define_G(3, 3, 4, netG, "batch", init_type="normal", **kwargs).state_dict()
+    assert any(not torch.equal(normal[k], bare[k]) for k in bare if k.endswith("weight"))
 
 
 @pytest.mark.parametrize("gain", [1.0, 0.02])

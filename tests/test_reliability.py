@@ -61,18 +61,18 @@ if step_sleep or signal_at:
 
     from models.base_model import BaseModel
 
-    real_nonfinite = BaseModel.nonfinite_losses
+    real_check = BaseModel.check_step
     steps = {"n": 0}
 
-    def instrumented_nonfinite(self):  # called once after every optimisation step
+    def instrumented_check(self, *args, **kwargs):  # called once after every optimisation step
         steps["n"] += 1
         if steps["n"] == signal_at:  # as if the signal(s) had arrived during this step
             for _ in range(int(os.environ.get("RT_SIGNAL_COUNT", "1"))):
                 os.kill(os.getpid(), int(os.environ["RT_SIGNAL"]))
         time.sleep(step_sleep)
-        return real_nonfinite(self)
+        return real_check(self, *args, **kwargs)
 
-    BaseModel.nonfinite_losses = instrumented_nonfinite
+    BaseModel.check_step = instrumented_check
 
 hook_target = os.environ.get("RT_HOOK_TARGET")
 if hook_target:
@@ -371,11 +371,13 @@ def test_sigkill_then_resume_is_bit_exact(point, reference_pix2pix, demo_aligned
     proc.signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, proc.describe()
 
-    # What the kill left: a loadable state from the middle of the run, and loadable network files.
+    # What the kill left: a loadable state from the middle of the run, and loadable network files (those of a
+    # save killed right after its state may not be written yet: the resume writes them from the state).
     state = load_state(run_dir)
     assert 0 < state["total_iters"] < TOTAL_IMAGES
     for net in ("latest_net_G.pth", "latest_net_D.pth"):
-        assert all(torch.isfinite(t).all() for t in load_net(run_dir / net).values() if t.is_floating_point())
+        if (run_dir / net).exists():
+            assert all(torch.isfinite(t).all() for t in load_net(run_dir / net).values() if t.is_floating_point())
 
     resume_to_end(args, tmp_path, name)
     assert_matches_reference(run_dir, reference_pix2pix)
@@ -419,18 +421,60 @@ def test_sigkill_during_atomic_save_then_resume_is_bit_exact(target, reference_p
     assert Path(src).stat().st_size > 0
     # ...and it is not the only copy: the previous target and every other file are complete and loadable.
     state = load_state(run_dir)
-    assert state["total_iters"] == 2  # the first save; the second one never happened
     nets = {n: load_net(run_dir / n) for n in ("latest_net_G.pth", "latest_net_D.pth")}
+    same_G = all(torch.equal(nets["latest_net_G.pth"][k], v) for k, v in state["networks"]["G"].items())
     if target == "latest_train_state.pth":
-        # The network files were already replaced by the 2nd save's: they are newer than the state, which
-        # must win on resume (otherwise the run would continue from mismatched networks and optimisers).
-        assert any(not torch.equal(nets["latest_net_G.pth"][k], v) for k, v in state["networks"]["G"].items())
+        # The state, the save's commit record, comes first: the 2nd save had written none of its network files,
+        # so every file is still the first save's.
+        assert state["total_iters"] == 2 and same_G
     else:
-        for key, value in state["networks"]["G"].items():
-            assert torch.equal(nets["latest_net_G.pth"][key], value), key
+        # The 2nd save's state was complete; latest_net_G.pth is still the first save's, and the resume must
+        # write it again from the state (a network file never runs ahead of the state).
+        assert state["total_iters"] == 4 and not same_G
 
     resume_to_end(args, tmp_path, name)
     assert_matches_reference(run_dir, reference_pix2pix)
+
+
+FIRST_SAVE = ("latest_train_state.pth", "latest_net_G.pth", "latest_net_D.pth")  # in the order they are written
+
+
+@pytest.mark.parametrize("point", ["in_state", *(f"after_{f}" for f in FIRST_SAVE)])
+def test_sigkill_at_each_step_of_the_first_save(point, reference_pix2pix, demo_aligned, wrapper, tmp_path):
+    """SIGKILL at each step of the first save (mid-state, then after each file): the resume is bit-exact, or
+    refused with the reason and no file changed; never a warning and an inexact run (issue 13, item 1)."""
+    name = f"first_{point}"
+    run_dir = tmp_path / "ck" / name
+    args = train_args(demo_aligned, tmp_path / "ck", name)
+    if point == "in_state":  # the state's bytes are in its temp file, not yet renamed
+        marker = tmp_path / "in_save"
+        proc = start_wrapped(args, tmp_path, name, wrapper, RT_HOOK_TARGET=FIRST_SAVE[0], RT_HOOK_NTH="1",
+                             RT_HOOK_ACTION="stall", RT_MARKER=str(marker), RT_STALL_SECONDS="20")
+        wait_until(proc, marker.exists, "the stalled first save")
+        proc.signal(signal.SIGKILL)
+    else:
+        proc = start_wrapped(args, tmp_path, name, wrapper, RT_HOOK_TARGET=point[len("after_"):], RT_HOOK_NTH="1",
+                             RT_HOOK_ACTION="kill_after")
+    assert proc.wait() == -signal.SIGKILL, proc.describe()
+    written = [f for f in FIRST_SAVE if (run_dir / f).exists()]
+    done = 0 if point == "in_state" else FIRST_SAVE.index(point[len("after_"):]) + 1
+    assert written == list(FIRST_SAVE[:done]), written
+
+    if point == "in_state":
+        before = {k: v for k, v in snapshot(run_dir).items() if not k.endswith(".tmp")}  # the killed write's
+        refused = run_train([*args, "--continue_train"], tmp_path, f"{name}_refused")  # temp file is tidied
+        assert refused.popen.returncode == 2, refused.describe()
+        lines = error_lines(refused.stderr)
+        assert len(lines) == 1 and "nothing to resume" in lines[0] and "latest_train_state.pth" in lines[0], lines
+        assert "warning" not in refused.stdout, refused.describe()
+        assert snapshot(run_dir) == before
+        restarted = run_train(args, tmp_path, f"{name}_restart")  # what the message says to do
+        assert restarted.popen.returncode == 0, restarted.describe()
+    else:
+        proc = resume_to_end(args, tmp_path, name)
+        assert "no training state" not in proc.stdout + proc.stderr, proc.describe()
+    assert_matches_reference(run_dir, reference_pix2pix)
+    assert no_tmp_files(run_dir) == []
 
 
 # ---------------------------------------------------------------------------------------------- 2. SIGTERM / SIGINT
@@ -514,8 +558,11 @@ def test_save_by_iter_run_killed_in_first_epoch_resumes(reference_pix2pix, demo_
                          RT_HOOK_ACTION="kill_after")
     assert proc.wait() == -signal.SIGKILL, proc.describe()
     assert load_state(run_dir)["total_iters"] == 2
-    assert (run_dir / "iter_2_net_G.pth").exists() and not (run_dir / "latest_net_G.pth").exists()
-    resume_to_end(args, tmp_path, name)  # fails here: exit 2, "no checkpoint at .../latest_net_G.pth"
+    # Killed right after the state: the save's network file (iter_2, not latest) is not written yet...
+    assert not (run_dir / "iter_2_net_G.pth").exists() and not (run_dir / "latest_net_G.pth").exists()
+    resume_to_end(args, tmp_path, name)
+    # ...the resume wrote it from the state, and every file equals the uninterrupted run's.
+    assert (run_dir / "iter_2_net_G.pth").exists()
     assert_matches_reference(run_dir, reference_pix2pix, extra_files_ok=True)
 
 
@@ -634,12 +681,22 @@ def test_disk_full_on_second_save(target, demo_aligned, tmp_path, monkeypatch, i
 
     assert no_tmp_files(run_dir) == []
     state = load_state(run_dir)
-    assert state["total_iters"] == 1  # the first save's state
-    net_G = load_net(run_dir / "latest_net_G.pth")
-    if target == "latest_net_G.pth":  # the failed save came first: every file is still the first save's
-        for key, value in state["networks"]["G"].items():
-            assert torch.equal(net_G[key], value), key
+
+    def holds_state_G() -> bool:
+        net_G = load_net(run_dir / "latest_net_G.pth")
+        return all(torch.equal(net_G[key], value) for key, value in state["networks"]["G"].items())
+
     load_net(run_dir / "latest_net_D.pth")
+    if target == "latest_train_state.pth":  # the failed state came first: every file is still the first save's
+        assert state["total_iters"] == 1 and holds_state_G()
+    else:  # the second save's state is complete; its network files are not, and the message says it
+        assert state["total_iters"] == 2 and not holds_state_G()
+        assert "--continue_train resumes from it" in lines[0], lines[0]
+        from models import train_state
+
+        written = train_state.complete_network_files(str(run_dir), state)  # what the resume does first
+        assert sorted(os.path.basename(p) for p in written) == ["latest_net_D.pth", "latest_net_G.pth"]
+        assert holds_state_G() and train_state.complete_network_files(str(run_dir), state) == []
     assert forbid_network == []
 
 
@@ -671,7 +728,7 @@ def test_disk_full_error_is_storage_error(demo_aligned, tmp_path, monkeypatch, i
     assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
     assert str(ckpt / "full" / "latest_net_D.pth") in str(info.value)
     assert no_tmp_files(ckpt / "full") == []
-    assert load_state(ckpt / "full")["total_iters"] == 1
+    assert load_state(ckpt / "full")["total_iters"] == 2  # the failed save's state, complete before its files
 
 
 def _limit_file_size(limit: int) -> Callable[[], None]:
@@ -685,8 +742,9 @@ def _limit_file_size(limit: int) -> Callable[[], None]:
 
 
 def test_real_write_failure_mid_tensor_is_a_storage_error(demo_aligned, tmp_path):
-    """A real (kernel-level) write failure, no mocks: RLIMIT_FSIZE makes every write past 100 kB fail, which
-    lands inside a tensor of the first latest_net_G.pth (165 kB). Same behaviour as a full tmpfs (ENOSPC)."""
+    """A real (kernel-level) write failure at the first save, no mocks: RLIMIT_FSIZE makes every write past 100 kB
+    fail, which lands inside a tensor of the first latest_train_state.pth (the save's first file). Same behaviour
+    as a full tmpfs (ENOSPC). Nothing half-saved may look resumable: --continue_train then refuses."""
     ckpt = tmp_path / "ck"
     run_dir = ckpt / "fsize"
     out, err = tmp_path / "fsize.out", tmp_path / "fsize.err"
@@ -695,12 +753,17 @@ def test_real_write_failure_mid_tensor_is_a_storage_error(demo_aligned, tmp_path
                             env=run_env(), stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
                             preexec_fn=_limit_file_size(100_000), timeout=RUN_TIMEOUT).returncode
     stderr = err.read_text(errors="replace")
-    assert no_tmp_files(run_dir) == []  # holds today: the temp file is cleaned up
-    assert not (run_dir / "latest_net_G.pth").exists()
+    assert no_tmp_files(run_dir) == []  # the temp file is cleaned up
+    assert not (run_dir / "latest_net_G.pth").exists() and not (run_dir / "latest_train_state.pth").exists()
     assert "Traceback" not in stderr, stderr[-2000:]
     assert rc == 1
     lines = error_lines(stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: ") and str(run_dir / "latest_net_G.pth") in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(run_dir / "latest_train_state.pth") in lines[0]
+
+    resumed = run_train([*train_args(demo_aligned, ckpt, "fsize"), "--continue_train"], tmp_path, "fsize_resume")
+    assert resumed.popen.returncode == 2, resumed.describe()
+    lines = error_lines(resumed.stderr)
+    assert len(lines) == 1 and "nothing to resume" in lines[0] and "without --continue_train" in lines[0], lines
 
 
 # ---------------------------------------------------------------------------------------------- 6. unwritable folder
@@ -714,9 +777,10 @@ def test_checkpoints_dir_under_a_regular_file(demo_aligned, tmp_path):
     target = blocker / "sub"
     before = snapshot(area)
     proc = run_train(train_args(demo_aligned, target, "x"), tmp_path, "unwritable")
-    assert proc.popen.returncode == 1, proc.describe()
+    assert proc.popen.returncode == 2, proc.describe()  # a bad option, refused when the options are read
     lines = error_lines(proc.stderr)
-    assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0], proc.describe()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: --checkpoints_dir ") and str(target) in lines[0]
+    assert f"{blocker} is a file, not a folder" in lines[0], lines[0]
     assert "dataset [" not in proc.stdout and "[Network" not in proc.stdout  # failed before data and networks
     assert blocker.read_text() == "I am a file"
     assert snapshot(area) == before
@@ -751,6 +815,7 @@ def test_crafted_pickle_is_refused(file, demo_aligned, tmp_path):
     assert proc.popen.returncode == 2, proc.describe()
     lines = error_lines(proc.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: cannot load ") and file in lines[0], proc.describe()
+    assert "weights_only" not in lines[0] and "it holds Python objects" in lines[0], lines[0]  # no unsafe advice
     assert not marker.exists()
 
 

@@ -233,6 +233,21 @@ def test_loss_terms_equal_hand_computed_values(tmp_path, vgg22_weights) -> None:
     assert all(not p.requires_grad for p in model.criterionPerceptual.parameters())
 
 
+
+@pytest.mark.parametrize("loss,formula", [("mse", lambda d: (d ** 2).mean()), ("l1", lambda d: d.abs().mean())])
+def test_pixel_loss_option_selects_the_formula(tmp_path, loss, formula) -> None:
+    """--pixel_loss: the pixel stage's loss is the MSE (the paper's, the default) or the L1 (the shipped model's)."""
+    opt = _opt(tmp_path, "--pixel_loss", loss, "--pretrain_epochs", "1", "--lambda_perceptual", "0", "--amp", "none")
+    model = create_model(opt)
+    model.setup(opt)
+    model.set_epoch(1)
+    batch = _batch()
+    model.set_input(batch)
+    model.optimize_parameters()
+    with torch.no_grad():
+        expected = formula(model.fake_B - batch["B"])
+    assert model.loss_G_pixel.item() == pytest.approx(expected.item(), rel=1e-5)
+
 def _d_params(model) -> List[torch.Tensor]:
     return [p.detach().clone() for p in model.netD.parameters()]
 

@@ -6,8 +6,8 @@ process group (NCCL on GPUs, gloo on CPUs) and offers the few collectives train.
 trains on its own share of every batch; DistributedDataParallel averages the gradients, so N processes
 with --batch_size B step like one process with a batch of N x B.
 
-`train.py --gpu_ids 0,1` outside torchrun runs `launch_command` for the user (a standalone, single-node
-rendezvous); several nodes need torchrun on each node (see README).
+`train.py --gpu_ids 0,1` outside torchrun starts and supervises the processes itself (util/launcher.py, the
+same environment as a standalone, single-node torchrun); several nodes need torchrun on each node (see README).
 """
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ import inspect
 import logging
 import os
 import shlex
-import subprocess
-import sys
 from dataclasses import dataclass
-from typing import List, Sequence
+from typing import Sequence
 
 import torch
 import torch.distributed as dist
@@ -100,13 +98,24 @@ def broadcast_int(value: int) -> int:
     return int(t.item())
 
 
+def reduce_max(flags: torch.Tensor) -> torch.Tensor:
+    """The element-wise maximum of `flags` over all ranks, on the device (no host transfer; in place), or
+    `flags` itself in one process. With 0/1 flags: 1 where any rank raised it (a training step's checks,
+    `BaseModel.check_step`, in one all-reduce)."""
+    if dist.is_initialized():
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    return flags
+
+
 def any_rank(flag: bool) -> bool:
     """True on every rank if `flag` is true on any: a stop request or a missing file seen by one rank must
-    be acted on by all, or the others wait forever in the next gradient all-reduce."""
+    be acted on by all, or the others wait forever in the next gradient all-reduce. It reads the answer
+    back (the host waits for the device): for once-per-epoch checks; a training step's go through
+    `BaseModel.check_step`."""
     if not dist.is_initialized():
         return flag
-    t = torch.tensor([int(flag)], dtype=torch.int32, device=_collective_device())
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    # torch.full fills on the device; torch.tensor([...], device=...) would copy from host memory and wait.
+    t = reduce_max(torch.full((1,), int(flag), dtype=torch.int32, device=_collective_device()))
     return bool(t.item())
 
 
@@ -136,20 +145,6 @@ def wrap(net: nn.Module, device: torch.device) -> nn.Module:
     else:
         kwargs["broadcast_buffers"] = False
     return nn.parallel.DistributedDataParallel(net, **kwargs)
-
-
-def launch_command(script: str, argv: Sequence[str], nproc: int) -> List[str]:
-    """The torchrun command (as argv) that runs `script argv` on `nproc` local GPUs."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script,
-            *argv]
-
-
-def relaunch(script: str, argv: Sequence[str], nproc: int) -> int:
-    """Run `script argv` again under torchrun, one process per GPU, and return its exit code (`--gpu_ids 0,1`
-    given to a plain `python train.py`)."""
-    command = launch_command(script, argv, nproc)
-    logger.info("%d GPUs: starting one training process each with\n  %s", nproc, shlex.join(command))
-    return subprocess.call(command)
 
 
 def resume_command(script: str, argv: Sequence[str], world: World = World()) -> str:

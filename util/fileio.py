@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import tempfile
+import warnings
 from typing import IO, TYPE_CHECKING, Any, Callable, List, Optional, Union
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,15 +135,46 @@ def atomic_save_torch(obj: Any, path: PathLike) -> None:
 
 def load_torch_weights_only(path: PathLike) -> Any:
     """`torch.load(path, weights_only=True)` on CPU: tensors and plain containers only, so a crafted file
-    cannot run code. Any failure is a CheckpointError naming the file."""
+    cannot run code. Any failure is a CheckpointError naming the file.
+
+    A file that holds other Python objects is refused in our words: torch's message advises retrying with
+    `weights_only=False`, the step that would run the file's code, and the toolkit must not invite it. The
+    warnings torch emits while reading (e.g. for legacy pickles) reach the user once: logged when the file
+    loads, left out when it is refused (the error says what matters).
+    """
     import torch
 
     from .errors import CheckpointError
 
-    try:
-        return torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # unpickling fails in many ways; all mean the file is not ours or is damaged
-        raise CheckpointError(f"cannot load {path}: {e.__class__.__name__}: {str(e).splitlines()[0]}") from e
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        except Exception as e:  # unpickling fails in many ways; all mean the file is not ours or is damaged
+            raise CheckpointError(f"cannot load {path}: {load_failure(path, e)}") from e
+    for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught if str(w.message).strip()):
+        logger.warning("%s: %s", path, message)
+    return state
+
+
+def load_failure(path: PathLike, error: Exception) -> str:
+    """Why `torch.load(path, weights_only=True)` refused or failed, as one phrase, without torch's advice to
+    retry with `weights_only=False` (the step that would run a crafted file's code)."""
+    import pickle
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))  # torch highlights its advice with terminal colours
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (f"it holds Python objects ({found.group(1)}), not only tensors, and loading them could run code, "
+                f"so it was refused; use a checkpoint saved as a state_dict, from a source you trust")
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        return "the file is empty (0 bytes)"
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in text:
+        detail = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        reason = detail.group(1).strip() if detail else "unpickling failed"
+        return f"not a checkpoint of tensors, or a damaged one ({reason})"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f"{error.__class__.__name__}: {lines[0]}" if lines else f"not a checkpoint ({error.__class__.__name__})"
 
 
 def remove_stale_temp_files(folder: PathLike) -> List[str]:
@@ -162,6 +195,37 @@ def remove_stale_temp_files(folder: PathLike) -> List[str]:
     if removed:
         logger.info("removed %d temporary files left by an interrupted run in %s", len(removed), folder)
     return removed
+
+
+def folder_problem(folder: PathLike, writable: bool = True) -> Optional[str]:
+    """Why `folder` cannot be an output folder (it is created when missing), or None when it can.
+
+    Checked on its nearest existing ancestor, before any work: it must be a folder, and (`writable`) one this
+    process may create files in. The reason names the path at fault, e.g. "/data/run is a file, not a folder".
+    """
+    probe = os.path.abspath(os.fspath(folder))
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        return f"{probe} is a file, not a folder"
+    if writable and not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def file_problem(path: PathLike) -> Optional[str]:
+    """Why `path` cannot be read as an input file ("no such file", "is a folder, not a file"), or None."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return "is a folder, not a file"
+    if not os.path.exists(path):
+        return "no such file"
+    if not os.access(path, os.R_OK):
+        return "is not readable"
+    return None
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:

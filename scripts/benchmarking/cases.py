@@ -46,26 +46,29 @@ DEFAULT_CONFIGS: Dict[str, Tuple[str, ...]] = {
 DEFAULT_STEPS = {"cpu": 10, "cuda": 50}
 COMPILE_WARMUP = 5  # compiling takes the first steps; they must not be timed
 
-# SR: an SRResNet x4 of the srgan model, as test.py builds it. The photo of setting `default` is 1920x1080;
-# `small` is the same photo downscaled by 4 (480x270).
+# SR: every upscaling generator of the registry that makes x4 (`inputs.sr_generators`), in the srgan model as
+# test.py builds it, with its architecture's default options (srresnet and msrresnet 16 blocks, srvgg 32
+# convolutions, rrdbnet 23 blocks) and test.py's default tile and context unless --sr-tile / --sr-tile-pad say.
+# The photo of setting `default` is 1920x1080; `small` is the same photo downscaled by 4 (480x270).
 SR_MODEL = "srgan"
-SR_NET = "srresnet"
 SR_SCALE = 4
 SR_PHOTO_SIZE = (1920, 1080)
-SR_SETTINGS: Dict[str, Dict[str, int]] = {
-    "default": {"downscale": 1, "tile": 192},  # tile 192: test.py's default
+SR_SETTINGS: Dict[str, Dict[str, Optional[int]]] = {
+    "default": {"downscale": 1, "tile": None},  # None: test.py's default --tile
     "small": {"downscale": 4, "tile": 128},  # 480x270: a 256 tile would hold most of it
 }
 SR_MODES = ("tiled", "whole")
-SR_NGF = 64
-SR_BLOCKS = 16
-# Whole-image inference holds about two float32 maps of 64 channels x the output pixels at the last x2 stage
-# (the 256-channel conv output at half the output size and its pixel-shuffled copy): 2 x 64 x output pixels x
-# 4 bytes. That is ~16 GiB for a 1920x1080 photo, too much for a CPU machine, so whole mode runs only where the
-# estimate fits.
+# Whole-image inference holds about two float32 maps of 64 channels (--ngf) x the output pixels at the last x2
+# stage (SRResNet: the 256-channel conv output at half the output size and its pixel-shuffled copy; RRDBNet and
+# MSRResNet hold as much at the output size): 2 x 64 x output pixels x 4 bytes. That is ~16 GiB for a 1920x1080
+# photo, too much for a CPU machine, so whole mode runs only where the estimate fits.
+SR_WHOLE_CHANNELS = 64
 SR_WHOLE_CPU_LIMIT_GIB = 4.0
 SR_WHOLE_CUDA_FRACTION = 0.5
-SR_RSS_TARGET_MIB = 2048.0  # the target for tiled 1920x1080 on CPU
+# The targets of tiled 1920x1080 x4 on a CPU (issue 12): peak RSS, and the FLOP/s of the convolutions actually
+# computed (tile overlap included, so the overlap is judged separately) as a share of the dtype's matmul peak.
+SR_RSS_TARGET_MIB = 2048.0
+SR_MFU_TARGET = 0.5
 BUSY_WARNING = 0.25  # share of CPU time used by other work between measurements above which the report warns
 
 
@@ -76,7 +79,7 @@ def config_list(device: str, names: Optional[Sequence[str]]) -> List[str]:
 
 def whole_image_skip(size: Sequence[int], device: str) -> Optional[str]:
     """Why whole-image SR of this size is not run on this device, or None when it fits."""
-    estimate_gib = 2 * SR_NGF * (size[0] * size[1] * SR_SCALE**2) * 4 / 2**30
+    estimate_gib = 2 * SR_WHOLE_CHANNELS * (size[0] * size[1] * SR_SCALE**2) * 4 / 2**30
     if device == "cuda":
         import torch
 

@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from .cases import ROOT, SR_PHOTO_SIZE, SR_SETTINGS
+from .cases import ROOT, SR_PHOTO_SIZE, SR_SCALE, SR_SETTINGS
 
 logger = logging.getLogger("benchmark")
 
@@ -33,6 +33,17 @@ def takes_vgg_weights(model: str) -> bool:
     parser = argparse.ArgumentParser(add_help=False)
     models.get_option_setter(model)(parser, True)
     return hasattr(parser.parse_known_args([])[0], "vgg_weights")
+
+
+@functools.lru_cache(maxsize=None)
+def sr_generators() -> Tuple[str, ...]:
+    """The generators SR inference is measured with: every registered --netG that upscales by SR_SCALE, in
+    registration order. Asked of this tree's registry (the parent's), so a new architecture is measured without
+    a change here."""
+    from models import networks
+
+    return tuple(name for name in networks.GENERATORS.names()
+                 if networks.upscales(name) and SR_SCALE in networks.generator_scales(name))
 
 
 def vgg_weights(folder: Path) -> Tuple[Optional[str], str]:

@@ -86,25 +86,53 @@ def load_average() -> Optional[float]:
         return None
 
 
+def _cpu_jiffies() -> Optional[Tuple[int, int]]:
+    """(all, idle) CPU time of the machine since boot, in clock ticks summed over the cores (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields[:8]), idle  # user..steal; guest time is already inside user
+
+
 def cpu_busy_fraction(interval: float = 0.5) -> Optional[float]:
     """Share of the machine's CPU time spent on other work during `interval` seconds (Linux /proc/stat), taken
     while this process sleeps and no measurement runs. Unlike the load average, which lags by a minute, it
     says whether something else is using the cores right now."""
-    def sample() -> Optional[Tuple[int, int]]:
-        try:
-            with open("/proc/stat", encoding="ascii") as f:
-                fields = [int(v) for v in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields[:8]), idle  # user..steal; guest time is already inside user
-
-    first = sample()
+    first = _cpu_jiffies()
     time.sleep(interval)
-    second = sample()
+    second = _cpu_jiffies()
     if first is None or second is None or second[0] <= first[0]:
         return None
     return 1 - (second[1] - first[1]) / (second[0] - first[0])
+
+
+CpuMark = Tuple[Tuple[int, int], float]
+
+
+def cpu_mark() -> Optional[CpuMark]:
+    """The machine's CPU ticks and the CPU seconds of this process's finished children, now: taken before a
+    worker runs, `others_busy_since` turns it into the share of the machine other work used meanwhile."""
+    jiffies = _cpu_jiffies()
+    if jiffies is None:
+        return None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return jiffies, children.ru_utime + children.ru_stime
+
+
+def others_busy_since(mark: Optional[CpuMark]) -> Optional[float]:
+    """Share of the machine's CPU time that processes other than the workers used since `mark` (call it right
+    after a worker has been waited for): its busy time less the workers' own CPU time. A measurement taken with
+    other work on the cores is slower than the machine alone would be: its time is an upper bound."""
+    now = cpu_mark()
+    if mark is None or now is None or now[0][0] <= mark[0][0]:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = (now[0][0] - mark[0][0]) / ticks  # CPU seconds the machine had, all cores
+    busy = total - (now[0][1] - mark[0][1]) / ticks
+    return min(max(busy - (now[1] - mark[1]), 0.0) / total, 1.0)
 
 
 def machine_info(device: str) -> Dict[str, Any]:

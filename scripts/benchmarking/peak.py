@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 AMP_DTYPES: Dict[Optional[str], str] = {"bf16": "bfloat16", "fp16": "float16", "none": "float32", None: "float32"}
 
@@ -34,6 +34,28 @@ def count_flops(step: Callable[[], None]) -> Optional[int]:
         step()
     total = int(counter.get_total_flops())
     return total if total > 0 else None
+
+
+def forward_flops(net: Any, shapes: Mapping[Tuple[int, ...], int]) -> int:
+    """Matmul/convolution FLOPs of `net`'s forward passes on inputs of the given shapes, each as many times as
+    `shapes` says (e.g. a collections.Counter of the tile shapes one tiled run fed it).
+
+    Counted on a copy on the meta device, which computes shapes and no values: free whatever the input size,
+    and without touching the measured network or the process's memory peak.
+    """
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    twin = copy.deepcopy(net).to("meta")
+    total = 0
+    for shape, count in shapes.items():
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            twin(torch.empty(shape, device="meta"))
+        total += count * int(counter.get_total_flops())
+    return total
 
 
 def matmul_peak(device: Any, dtype_name: str, n_max: int, reps: int, warmup: int, budget_s: float,

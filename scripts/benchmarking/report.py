@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .cases import (BEFORE, BUSY_WARNING, COMPILE_WARMUP, SR_BLOCKS, SR_NGF, SR_PHOTO_SIZE, SR_RSS_TARGET_MIB,
+from .cases import (BEFORE, BUSY_WARNING, COMPILE_WARMUP, SR_MFU_TARGET, SR_PHOTO_SIZE, SR_RSS_TARGET_MIB,
                     SR_SCALE)
 from .inputs import RANDOM_VGG
 
@@ -54,7 +54,7 @@ def markdown_report(report: Dict[str, Any]) -> str:
         if before:
             code += f"; `before` = {before.get('requested')} ({str(before.get('rev'))[:12]})"
         lines += ["", code + "."]
-    if run:
+    if run.get("models"):
         lines += ["", f"Training: median of {run.get('steps')} steps after {run.get('warmup')} warm-up steps "
                       f"({COMPILE_WARMUP} under --compile), synthetic batches, {run.get('repeats')} repeat(s) "
                       f"interleaved; {run.get('threads') or 'default'} torch threads."]
@@ -92,22 +92,7 @@ def markdown_report(report: Dict[str, Any]) -> str:
                               rows, [False, False, True, True, True])]
     sr = report.get("summary", {}).get("sr", [])
     if sr:
-        header = ["setting", "LR image", "mode", "tile", "config", "amp", "time (s)", "output MP/s", "input MP/s",
-                  "vs before", "peak RSS (MiB)", "CUDA max alloc (MiB)"]
-        rows = []
-        for r in sr:
-            size = "x".join(map(str, r.get("image_size") or [])) or "n/a"
-            head = [r["setting"], size, r["mode"], _cell(r.get("tile")), r["config"]]
-            if r.get("seconds") is None:
-                rows.append([*head, "n/a", "skipped: " + r["skipped"] if r.get("skipped") else "failed",
-                             *["n/a"] * 5])
-                continue
-            rows.append([*head, _cell(r.get("amp")), _cell(r["seconds"], ".4g"), _cell(r["output_mp_per_s"], ".3g"),
-                         _cell(r["input_mp_per_s"], ".3g"),
-                         _cell(r.get("speedup_vs_before"), ".2f") + ("x" if r.get("speedup_vs_before") else ""),
-                         _cell(r.get("peak_rss_mib"), ".0f"), _cell(r.get("cuda_max_alloc_mib"), ".0f")])
-        lines += ["", f"### SR x{SR_SCALE} inference", "",
-                  *_table(header, rows, [False] * 5 + [False] + [True] * 6)]
+        lines += ["", f"### SR x{SR_SCALE} inference", "", *sr_table(sr)]
     lines += ["", "Notes:", ""]
     lines += [f"- {note}" for note in report.get("notes", [])]
     failures = report.get("failures", [])
@@ -117,15 +102,88 @@ def markdown_report(report: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _generator_cell(row: Dict[str, Any]) -> str:
+    """`rrdbnet (n_blocks 23, growth_channels 32)`: the generator and the architecture options it ran with."""
+    options = {k: v for k, v in (row.get("architecture") or {}).items() if k != "ngf"}
+    return f"{row.get('netG')} ({', '.join(f'{k} {v}' for k, v in options.items())})" if options else \
+        str(row.get("netG"))
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def sr_table(sr: Sequence[Dict[str, Any]]) -> List[str]:
+    """The SR inference table: time, memory, and the FLOPs (useful, overlap) and MFU of every generator."""
+    header = ["generator", "setting", "LR image", "mode", "tile", "pad", "config", "amp", "channels_last",
+              "time (s)", "output MP/s", "vs before", "peak RSS (MiB)", "CUDA max alloc (MiB)", "TFLOP (useful)",
+              "overlap", "peak GFLOP/s", "MFU", "MFU of computed", "others' CPU"]
+    rows = []
+    for r in sr:
+        size = "x".join(map(str, r.get("image_size") or [])) or "n/a"
+        head = [_generator_cell(r), r["setting"], size, r["mode"], _cell(r.get("tile_used", r.get("tile"))),
+                _cell(r.get("tile_pad_used")), r["config"]]
+        if r.get("seconds") is None:
+            rows.append([*head, "n/a", "skipped: " + r["skipped"] if r.get("skipped") else "failed",
+                         *["n/a"] * (len(header) - len(head) - 2)])
+            continue
+        peak = f"{r['peak_flops'] / 1e9:.0f} ({r.get('peak_dtype')})" if r.get("peak_flops") else "n/a"
+        rows.append([*head, _cell(r.get("amp")), _cell(r.get("channels_last")), _cell(r["seconds"], ".4g"),
+                     _cell(r["output_mp_per_s"], ".3g"),
+                     _cell(r.get("speedup_vs_before"), ".2f") + ("x" if r.get("speedup_vs_before") else ""),
+                     _cell(r.get("peak_rss_mib"), ".0f"), _cell(r.get("cuda_max_alloc_mib"), ".0f"),
+                     _cell(r["flops_useful"] / 1e12 if r.get("flops_useful") else None, ".3g"),
+                     _cell(r.get("overlap"), ".2f") + ("x" if r.get("overlap") else ""), peak,
+                     _percent(r.get("mfu")), _percent(r.get("mfu_computed")), _percent(r.get("cpu_busy_others"))])
+    return _table(header, rows, [False] * 9 + [True] * 11)
+
+
+def sr_notes(report: Dict[str, Any]) -> List[str]:
+    """What the SR table's columns mean, and each 1920x1080 CPU row against the targets."""
+    sr = report.get("summary", {}).get("sr", [])
+    if not sr:
+        return []
+    sources = sorted({r.get("image_source") for r in report.get("measurements", {}).get("sr", [])
+                      if r.get("image_source")})
+    notes = [f"SR: every upscaling generator of the registry that makes x{SR_SCALE}, in --model srgan as test.py "
+             f"builds it, at its architecture's default size, with random weights: timing only. Output MP/s = "
+             f"output pixels ({SR_SCALE**2} x the input pixels) / seconds / 10^6. Image: "
+             + ("; ".join(sources) if sources else "n/a") + ".",
+             "SR FLOPs: the convolution FLOPs of the network (torch.utils.flop_counter on a meta-device copy). "
+             "Useful = one pass over the whole image; computed = the passes over the tiles with their context "
+             "(pad); overlap = computed / useful. MFU = useful FLOPs / time / the matmul peak of the dtype the "
+             "network computed in (measured in the same process after the run); MFU of computed = computed FLOPs / "
+             "time / peak: how fast the kernels ran, the overlap left out (judged by its own column)."]
+    on_cpu = report["machine"].get("device") == "cpu"
+    for r in sr:
+        if r.get("image_size") != list(SR_PHOTO_SIZE) or r["mode"] != "tiled" or not r.get("seconds"):
+            continue
+        targets = ""
+        if on_cpu:
+            rss_met = "met" if r["peak_rss_mib"] <= SR_RSS_TARGET_MIB else "NOT met"
+            mfu_met = "n/a" if r.get("mfu_computed") is None else \
+                ("met" if r["mfu_computed"] >= SR_MFU_TARGET else "NOT met")
+            targets = (f" (CPU targets: peak RSS <= {SR_RSS_TARGET_MIB:.0f} MiB {rss_met}; >= "
+                       f"{100 * SR_MFU_TARGET:.0f}% of the peak on the FLOPs computed {mfu_met})")
+        notes.append(f"SR x{SR_SCALE} of a {SR_PHOTO_SIZE[0]}x{SR_PHOTO_SIZE[1]} photo by {_generator_cell(r)}, tile "
+                     f"{r.get('tile_used')} + {r.get('tile_pad_used')}, config {r['config']}: {r['seconds']:.1f} s, "
+                     f"peak RSS {r['peak_rss_mib']:.0f} MiB, MFU {_percent(r.get('mfu'))}, "
+                     f"{_percent(r.get('mfu_computed'))} of the FLOPs computed, overlap "
+                     f"{_cell(r.get('overlap'), '.2f')}x{targets}.")
+    return notes
+
+
 def report_notes(report: Dict[str, Any]) -> List[str]:
     """What a reader must know to read the numbers right, derived from what was actually measured."""
-    notes = ["Step = set_input + optimize_parameters on a synthetic batch (no data loading); images/s = batch / "
-             "median step time. Peak RSS is the measuring process's high-water mark (Linux VmHWM; it includes "
-             "torch itself); every measurement runs in a process of its own.",
-             "MFU = matmul/convolution FLOPs of one training step (forward and backward, counted by "
-             "torch.utils.flop_counter) / median step time / peak FLOP/s, the peak being the median speed of square "
-             "matmuls in the config's compute dtype, measured in the same process on the same device."]
     train = report.get("summary", {}).get("train", [])
+    notes = ["Peak RSS is the measuring process's high-water mark (Linux VmHWM; it includes torch itself); every "
+             "measurement runs in a process of its own."]
+    if train:
+        notes += ["Step = set_input + optimize_parameters on a synthetic batch (no data loading); images/s = batch / "
+                  "median step time.",
+                  "MFU = matmul/convolution FLOPs of one training step (forward and backward, counted by "
+                  "torch.utils.flop_counter) / median step time / peak FLOP/s, the peak being the median speed of "
+                  "square matmuls in the config's compute dtype, measured in the same process on the same device."]
     random_vgg = list(dict.fromkeys(r["model"] for r in train if r.get("vgg_weights") == RANDOM_VGG))
     if random_vgg:
         notes.append(f"{', '.join(random_vgg)}: the VGG19 ImageNet weights are not on this machine, so "
@@ -143,6 +201,11 @@ def report_notes(report: Dict[str, Any]) -> List[str]:
         notes.append(f"WARNING: other work used up to {100 * max(busy):.0f}% of the CPU time just before "
                      f"measurements (between them, while none ran); it slows the measurements unevenly. The "
                      f"share before each measurement is in the JSON (cpu_busy_before).")
+    during = [r["cpu_busy_others_during"] for r in measured if r.get("cpu_busy_others_during") is not None]
+    if during and max(during) > BUSY_WARNING:
+        notes.append(f"WARNING: processes other than the benchmark used up to {100 * max(during):.0f}% of the "
+                     f"machine's CPU time while measurements ran (cpu_busy_others_during in the JSON): those times "
+                     f"are upper bounds on what the machine alone takes, and their MFU lower bounds.")
     diverged = [f"{r['model']} {r['setting']} {r['config']}" for r in train if r.get("losses_finite") is False]
     if diverged:
         notes.append(f"WARNING: losses were NaN or infinite after the timed steps of {', '.join(diverged)}: "
@@ -153,30 +216,14 @@ def report_notes(report: Dict[str, Any]) -> List[str]:
                      f"that defines the peak. Either they are genuinely faster (on some CPUs oneDNN's convolutions "
                      f"beat the BLAS matmul) or the machine's load changed between the steps and the peak "
                      f"measurement; the load averages before each measurement are in the JSON.")
-    sr = report.get("summary", {}).get("sr", [])
-    if sr:
-        sources = sorted({r.get("image_source") for r in report.get("measurements", {}).get("sr", [])
-                          if r.get("image_source")})
-        notes.append(f"SR: SRResNet x{SR_SCALE} ({SR_BLOCKS} blocks, {SR_NGF} filters) with random weights: timing "
-                     f"only. Output MP/s = output pixels ({SR_SCALE**2} x the input pixels) / seconds / 10^6. Image: "
-                     + ("; ".join(sources) if sources else "n/a") + ".")
-        on_cpu = report["machine"].get("device") == "cpu"
-        for r in sr:
-            if r.get("image_size") == list(SR_PHOTO_SIZE) and r["mode"] == "tiled" and r.get("seconds"):
-                target = ""
-                if on_cpu:
-                    met = "met" if r["peak_rss_mib"] <= SR_RSS_TARGET_MIB else "NOT met"
-                    target = f" (CPU target <= {SR_RSS_TARGET_MIB:.0f} MiB: {met})"
-                notes.append(f"SR x{SR_SCALE} of a {SR_PHOTO_SIZE[0]}x{SR_PHOTO_SIZE[1]} photo, tiled "
-                             f"(tile {r['tile']}), config {r['config']}: {r['seconds']:.1f} s, peak RSS "
-                             f"{r['peak_rss_mib']:.0f} MiB{target}.")
-    return notes
+    return notes + sr_notes(report)
 
 
 
 def failures_of(results: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
     """The report's list of failed measurements: what each was and its error."""
-    return [{"what": f"{r.get('model') or 'SR ' + r.get('mode', '')} {r['setting']} {r['config']} "
+    return [{"what": f"{r.get('model') or 'SR ' + r.get('netG', '') + ' ' + r.get('mode', '')} {r['setting']} "
+                     f"{r['config']} "
                      f"({r['tree']}, repeat {r['repeat'] + 1})", "error": r["error"]}
             for r in results if "error" in r]
 

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .cases import (BEFORE, CONFIG_FLAGS, DEFAULT_STEPS, SCRIPT, SETTING_FLAGS, SR_MODES, SR_SCALE, SR_SETTINGS,
                     config_list, whole_image_skip)
 from .inputs import takes_vgg_weights
-from .machine import cpu_busy_fraction, load_average
+from .machine import cpu_busy_fraction, cpu_mark, load_average, others_busy_since
 from .workers import RESULT_MARKER
 
 logger = logging.getLogger("benchmark")
@@ -48,20 +48,23 @@ def plan(args: argparse.Namespace, trees: Dict[str, Path], vgg: Tuple[Optional[s
                                       "peak_size": args.peak_size, "vgg_label": vgg_label})
     if args.sr:
         sr_runs = args.sr_runs or (3 if args.device == "cuda" else 1)
-        for setting in args.settings:
-            image = images[setting]
-            for mode in SR_MODES:
-                for repeat in range(args.repeats):
-                    for config, tree in runs:
-                        spec = {**common, "kind": "sr", "tree": tree, "tree_root": str(trees[tree]),
-                                "setting": setting, "mode": mode, "config": config, "repeat": repeat,
-                                "flags": [] if config == BEFORE else list(CONFIG_FLAGS[config]),
-                                "image": image["path"], "image_size": image["size"], "image_source": image["source"],
-                                "tile": args.sr_tile or SR_SETTINGS[setting]["tile"], "tile_pad": args.sr_tile_pad,
-                                "runs": sr_runs}
-                        if mode == "whole":
-                            spec["skipped"] = whole_image_skip(image["size"], args.device)
-                        specs.append(spec)
+        for net in args.sr_nets:
+            for setting in args.settings:
+                image = images[setting]
+                for mode in SR_MODES:
+                    for repeat in range(args.repeats):
+                        for config, tree in runs:
+                            spec = {**common, "kind": "sr", "tree": tree, "tree_root": str(trees[tree]),
+                                    "netG": net, "setting": setting, "mode": mode, "config": config,
+                                    "repeat": repeat, "flags": [] if config == BEFORE else list(CONFIG_FLAGS[config]),
+                                    "image": image["path"], "image_size": image["size"],
+                                    "image_source": image["source"],
+                                    # None: test.py's default for this generator (its --tile, its --tile_pad)
+                                    "tile": args.sr_tile or SR_SETTINGS[setting]["tile"],
+                                    "tile_pad": args.sr_tile_pad, "runs": sr_runs, "peak_size": args.peak_size}
+                            if mode == "whole":
+                                spec["skipped"] = whole_image_skip(image["size"], args.device)
+                            specs.append(spec)
     return specs
 
 
@@ -75,7 +78,7 @@ def stderr_tail(text: Any, lines: int = 25, chars: int = 4000) -> str:
 
 def identity(spec: Dict[str, Any]) -> Dict[str, Any]:
     """The fields that name a measurement, copied into its result (also into a failed one)."""
-    keys = ("kind", "tree", "model", "setting", "config", "repeat", "flags", "mode", "tile", "tile_pad",
+    keys = ("kind", "tree", "model", "netG", "setting", "config", "repeat", "flags", "mode", "tile", "tile_pad",
             "image_source")
     return {k: spec[k] for k in keys if k in spec}
 
@@ -101,9 +104,9 @@ def describe(spec: Dict[str, Any]) -> str:
     if spec["kind"] == "train":
         return f"{spec['model']} {spec['setting']} {spec['config']} ({spec['tree']}, repeat {spec['repeat'] + 1})"
     size = "x".join(map(str, spec["image_size"]))
-    tile = f" tile {spec['tile']}" if spec["mode"] == "tiled" else ""
-    return f"SR x{SR_SCALE} {spec['setting']} {size} {spec['mode']}{tile} {spec['config']} ({spec['tree']}, " \
-           f"repeat {spec['repeat'] + 1})"
+    tile = f" tile {spec['tile'] or 'default'}" if spec["mode"] == "tiled" else ""
+    return f"SR x{SR_SCALE} {spec['netG']} {spec['setting']} {size} {spec['mode']}{tile} {spec['config']} " \
+           f"({spec['tree']}, repeat {spec['repeat'] + 1})"
 
 
 def progress_line(result: Dict[str, Any]) -> str:
@@ -113,10 +116,12 @@ def progress_line(result: Dict[str, Any]) -> str:
     if result.get("skipped"):
         return f"skipped: {result['skipped']}"
     rss = f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+    mfu = "n/a" if result.get("mfu") is None else f"{100 * result['mfu']:.1f}%"
     if result["kind"] == "train":
-        mfu = "n/a" if result.get("mfu") is None else f"{100 * result['mfu']:.1f}%"
         return f"{result['step_median_s']:.4g} s/step, {result['images_per_s']:.3g} images/s, {rss}, MFU {mfu}"
-    return f"{result['seconds']:.4g} s, {result['output_mp_per_s']:.3g} output MP/s, {rss}"
+    computed = "n/a" if result.get("mfu_computed") is None else f"{100 * result['mfu_computed']:.1f}%"
+    return f"{result['seconds']:.4g} s, {result['output_mp_per_s']:.3g} output MP/s, {rss}, MFU {mfu} " \
+           f"({computed} of the FLOPs computed, tile overlap included)"
 
 
 def measure(specs: Sequence[Dict[str, Any]], timeout: float) -> List[Dict[str, Any]]:
@@ -127,8 +132,9 @@ def measure(specs: Sequence[Dict[str, Any]], timeout: float) -> List[Dict[str, A
             result = {**identity(spec), "image_size": spec["image_size"], "skipped": spec["skipped"]}
         else:
             load, busy = load_average(), cpu_busy_fraction()
+            mark = cpu_mark()
             result = run_worker(spec, timeout)
-            result.update(load_avg_before=load, cpu_busy_before=busy)
+            result.update(load_avg_before=load, cpu_busy_before=busy, cpu_busy_others_during=others_busy_since(mark))
             if spec["kind"] == "sr":
                 result.setdefault("image_size", spec["image_size"])
         logger.info("[%d/%d] %s: %s", i, len(specs), describe(spec), progress_line(result))

@@ -86,12 +86,13 @@ def summarize_train(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def summarize_sr(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """One row per SR setting, mode and config: median seconds over repeats, MP/s, peak memory, speed-up."""
+    """One row per SR generator, setting, mode and config: median seconds over repeats, MP/s, peak memory, the
+    FLOPs (useful, and computed with the tiles' overlap), MFU against the measured peak, speed-up."""
     rows: List[Dict[str, Any]] = []
-    for (setting, mode, config), group in _grouped(results, ("setting", "mode", "config")).items():
+    for (net, setting, mode, config), group in _grouped(results, ("netG", "setting", "mode", "config")).items():
         first = group[0]
-        row: Dict[str, Any] = {"setting": setting, "mode": mode, "config": config, "tree": first.get("tree"),
-                               "image_size": first.get("image_size"),
+        row: Dict[str, Any] = {"netG": net, "setting": setting, "mode": mode, "config": config,
+                               "tree": first.get("tree"), "image_size": first.get("image_size"),
                                "tile": first.get("tile") if mode == "tiled" else 0}
         if first.get("skipped"):
             row["skipped"] = first["skipped"]
@@ -105,14 +106,21 @@ def summarize_sr(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             continue
         seconds = _median_of(ok, "seconds")
         w, h = ok[0]["input_size"]
-        row.update({k: ok[0].get(k) for k in ("amp", "channels_last", "compile", "inference")})
+        keep = ("amp", "channels_last", "compile", "inference", "architecture", "tile_used", "tile_pad_used",
+                "flops_useful", "flops_computed", "overlap", "peak_dtype")
+        row.update({k: ok[0].get(k) for k in keep})
+        peak = _median_of(ok, "peak_flops")
+        useful, computed = ok[0].get("flops_useful"), ok[0].get("flops_computed")
         row.update(seconds=seconds, input_mp_per_s=w * h / 1e6 / seconds,
                    output_mp_per_s=w * h * SR_SCALE**2 / 1e6 / seconds, peak_rss_mib=_max_of(ok, "peak_rss_mib"),
-                   cuda_max_alloc_mib=_max_of(ok, "cuda_max_alloc_mib"))
+                   cuda_max_alloc_mib=_max_of(ok, "cuda_max_alloc_mib"), peak_flops=peak,
+                   mfu=useful / seconds / peak if useful and peak else None,
+                   mfu_computed=computed / seconds / peak if computed and peak else None,
+                   cpu_busy_others=_max_of(ok, "cpu_busy_others_during"))
         rows.append(row)
-    by_key = {(r["setting"], r["mode"], r["config"]): r for r in rows}
+    by_key = {(r["netG"], r["setting"], r["mode"], r["config"]): r for r in rows}
     for row in rows:
-        before = by_key.get((row["setting"], row["mode"], BEFORE))
+        before = by_key.get((row["netG"], row["setting"], row["mode"], BEFORE))
         if before is not None and before is not row and row.get("seconds"):
             row["speedup_vs_before"] = _ratio(before.get("seconds"), row["seconds"])
     return rows

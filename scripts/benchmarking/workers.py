@@ -8,9 +8,10 @@ precision) cannot leak into the next measurement either.
 The tree under test is imported only after `import_tree` has put it first on sys.path, and the --baseline-rev
 tree is measured by this very code, which therefore uses only APIs that exist in both trees
 (TrainOptions().parse, TestOptions().parse, create_model, setup, set_input, optimize_parameters, set_epoch,
-the model's `upscales`, netG, networks.define_G, and sr_inference's tiled upscaling: upscale_tiled, named
-upscale in older trees). What differs between models comes from what the model declares (`upscales`, its
-options), never from its name.
+the model's `upscales`, netG, networks.define_G, and sr_inference's tiled upscaling: super_resolve, else
+upscale_tiled, named upscale in older trees; networks.GENERATORS and generator_kwargs where the tree has them).
+What differs between models and generators comes from what they declare (`upscales`, their options), never
+from their names.
 """
 from __future__ import annotations
 
@@ -27,12 +28,15 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from .cases import COMPILE_WARMUP, SCRIPT, SR_BLOCKS, SR_MODEL, SR_NET, SR_NGF, SR_SCALE
+from .cases import COMPILE_WARMUP, SCRIPT, SR_MODEL, SR_SCALE
 from .machine import cuda_max_allocated_mib, current_rss_mib, peak_rss_mib
-from .peak import compute_dtype, count_flops, device_sync, matmul_peak, peak_settings
+from .peak import compute_dtype, count_flops, device_sync, forward_flops, matmul_peak, peak_settings
 from .timing import percentile_summary
 
 RESULT_MARKER = "BENCHMARK_RESULT "
+# What a tree without BaseModel.inference_context (before test.py's inference settings) is measured with: its
+# one SR generator at the size and tiling its test.py used.
+LEGACY_SR: Dict[str, Any] = {"netG": "srresnet", "ngf": 64, "n_blocks": 16, "tile": 192, "tile_pad": 40}
 
 
 def import_tree(tree_root: str) -> Path:
@@ -189,60 +193,105 @@ def load_photo(path: str) -> Any:
     return torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).contiguous() / 127.5 - 1
 
 
-def _tiled_upscale() -> Callable[..., Any]:
-    """The tree's tiled SR inference: models.sr_inference.upscale_tiled, named upscale in older trees."""
+def _tiled_upscale() -> Tuple[Callable[..., Any], str]:
+    """The tree's tiled SR inference, `(net, x (1, 3, h, w) in [-1, 1], scale, tile, tile_pad, device) -> output`,
+    and what it is: models.sr_inference.super_resolve on an 8-bit SRImage where the tree has it (what test.py
+    and scripts/upscale.py run: the output kept as 8-bit levels), else upscale_tiled (named upscale in older
+    trees; a float32 output)."""
     from models import sr_inference
 
-    return getattr(sr_inference, "upscale_tiled", None) or sr_inference.upscale
+    super_resolve = getattr(sr_inference, "super_resolve", None)
+    if super_resolve is not None:
+        from util.images import SRImage
+
+        def upscale(net: Any, x: Any, scale: int, tile: int, tile_pad: int, device: Any) -> Any:
+            return super_resolve(net, SRImage((x[0] + 1) / 2, None, 8), scale, tile, tile_pad, device).pixels
+
+        return upscale, "super_resolve of an 8-bit image"
+    tiled = getattr(sr_inference, "upscale_tiled", None) or sr_inference.upscale
+
+    def upscale_float(net: Any, x: Any, scale: int, tile: int, tile_pad: int, device: Any) -> Any:
+        return tiled(net, x, scale, tile=tile, tile_pad=tile_pad, device=device)[0]
+
+    return upscale_float, "upscale_tiled, float32 output"
 
 
-def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
-    """Time SR x4 inference of one photo, tiled or whole, with the tree's inference settings where it has them."""
+def _sr_generator_as_test_py(spec: Dict[str, Any], tmp: str) -> Tuple[Any, Any, Any]:
+    """(model, opt, architecture options) for spec's --netG, as test.py builds it: TestOptions (test-time
+    defaults: --amp, --channels_last, --tile, --tile_pad) and a generator loaded from a checkpoint, here one of
+    random weights (the time does not depend on them). The architecture's own options (--n_blocks, --n_conv...)
+    keep their defaults, so a generator is measured at the size it is registered with."""
     import torch
 
     import models
     from models import networks
 
-    upscale = _tiled_upscale()
+    tiling = [*(["--tile", str(spec["tile"])] if spec.get("tile") else []),
+              *(["--tile_pad", str(spec["tile_pad"])] if spec.get("tile_pad") is not None else [])]
+    opt = test_options(spec, ["--model", SR_MODEL, "--netG", spec["netG"], "--scale", str(SR_SCALE), *tiling,
+                              *spec["flags"]], tmp)
+    if hasattr(networks, "generator_kwargs"):
+        from models import architecture
+
+        kwargs = networks.generator_kwargs(opt)
+        shape = {name: getattr(opt, name) for name in architecture.own_options(networks.GENERATORS, opt.netG)}
+    else:  # trees before the architecture registry: SRResNet's one option
+        kwargs = shape = {"n_blocks": opt.n_blocks, "scale": opt.scale}
+    generator = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False, **kwargs)
+    os.makedirs(os.path.join(opt.checkpoints_dir, opt.name), exist_ok=True)
+    torch.save(generator.state_dict(), os.path.join(opt.checkpoints_dir, opt.name, "latest_net_G.pth"))
+    model = models.create_model(opt)
+    model.setup(opt)
+    model.eval()
+    return model, opt, {"ngf": opt.ngf, **{k: v for k, v in shape.items() if k != "scale"}}
+
+
+def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """Time SR x4 inference of one photo by one generator, tiled or whole, with the tree's inference settings
+    where it has them; then count the FLOPs the network did (useful and computed, tile overlap included) and
+    measure the matmul peak of the dtype it computed in."""
+    import collections
+
+    import torch
+
+    import models
+    from models import networks
+
+    upscale, path = _tiled_upscale()
     rss_start = current_rss_mib()
     x = load_photo(spec["image"])  # (1, 3, h, w)
     _, _, h, w = x.shape
+    registry = getattr(networks, "GENERATORS", None)
+    if registry is not None and spec["netG"] not in registry:
+        return {"skipped": f"this tree has no generator {spec['netG']!r}"}
     with tempfile.TemporaryDirectory(prefix="benchmark_") as tmp:
         torch.manual_seed(0)
         if hasattr(models.base_model.BaseModel, "inference_context"):
-            # As test.py builds it: TestOptions (test-time defaults) and a generator loaded from a checkpoint,
-            # here one of random weights (timing does not depend on them).
-            opt = test_options(spec, ["--model", SR_MODEL, "--ngf", str(SR_NGF), "--n_blocks", str(SR_BLOCKS),
-                                      "--scale", str(SR_SCALE), *spec["flags"]], tmp)
-            generator = networks.define_G(3, 3, SR_NGF, SR_NET, opt.norm, False, n_blocks=SR_BLOCKS,
-                                          scale=SR_SCALE)
-            os.makedirs(os.path.join(opt.checkpoints_dir, opt.name), exist_ok=True)
-            torch.save(generator.state_dict(), os.path.join(opt.checkpoints_dir, opt.name, "latest_net_G.pth"))
-            model = models.create_model(opt)
-            model.setup(opt)
-            model.eval()
+            model, opt, shape = _sr_generator_as_test_py(spec, tmp)
             net, device, context = model.netG, model.device, model.inference_context
             config = resolved_config(opt)
-            inference = f"{SR_MODEL} as test.py builds it, under model.inference_context()"
+            tile, pad = opt.tile, opt.tile_pad
+            inference = f"{SR_MODEL} as test.py builds it, under model.inference_context(); {path}"
         else:
-            if spec["flags"]:  # not a failure: there is nothing to measure on this tree
-                return {"skipped": f"config {spec['config']} ({' '.join(spec['flags'])}) does not apply: this tree "
-                                   f"has no BaseModel.inference_context to apply it to inference"}
+            if spec["flags"] or spec["netG"] != LEGACY_SR["netG"]:  # not a failure: nothing to measure here
+                return {"skipped": f"config {spec['config']} ({' '.join(spec['flags'])}) or --netG {spec['netG']} "
+                                   f"does not apply: this tree has no BaseModel.inference_context"}
             device = torch.device("cuda", 0) if spec["device"] == "cuda" else torch.device("cpu")
             gpu_ids = [0] if device.type == "cuda" else []
-            net = networks.define_G(3, 3, SR_NGF, SR_NET, "batch", False, "normal", 0.02, gpu_ids,
-                                    n_blocks=SR_BLOCKS, scale=SR_SCALE)
+            net = networks.define_G(3, 3, LEGACY_SR["ngf"], spec["netG"], "batch", False, "normal", 0.02, gpu_ids,
+                                    n_blocks=LEGACY_SR["n_blocks"], scale=SR_SCALE)
             net.eval()
             context = contextlib.nullcontext
             config = {"amp": None, "channels_last": None, "compile": None}
-            inference = "plain float32 (the tree has no inference settings)"
+            shape = {"ngf": LEGACY_SR["ngf"], "n_blocks": LEGACY_SR["n_blocks"]}
+            tile, pad = spec.get("tile") or LEGACY_SR["tile"], spec.get("tile_pad") or LEGACY_SR["tile_pad"]
+            inference = f"plain float32 (the tree has no inference settings); {path}"
         sync = device_sync(device)
-        tile = spec["tile"] if spec["mode"] == "tiled" else 0
-        pad = spec["tile_pad"]
+        tile = tile if spec["mode"] == "tiled" else 0
 
         def run(image: Any) -> Any:
             with context():
-                out = upscale(net, image, SR_SCALE, tile=tile, tile_pad=pad, device=device)
+                out = upscale(net, image, SR_SCALE, tile, pad, device)  # (3, H, W)
             sync()
             return out
 
@@ -254,25 +303,36 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
             run(x[:, :, :min(h, side), :min(w, side)])
         times: List[float] = []
         out_shape: Tuple[int, ...] = ()
-        for _ in range(spec["runs"]):
+        shapes: List[Tuple[int, ...]] = []  # what the network was fed in one run: the padded tiles
+        for i in range(spec["runs"]):
+            hook = net.register_forward_pre_hook(lambda _, args: shapes.append(tuple(args[0].shape))) \
+                if i == 0 else None
             start = time.perf_counter()
             out = run(x)
             times.append(time.perf_counter() - start)
+            if hook is not None:
+                hook.remove()
             out_shape = tuple(out.shape)
             del out  # the next run must not hold two outputs at once
-        rss = peak_rss_mib()
+        rss = peak_rss_mib()  # before the FLOP count and the peak matmul, which are not inference
         cuda_alloc = cuda_max_allocated_mib(device)
         params = sum(p.numel() for p in net.parameters())
+        useful = forward_flops(net, {(1, 3, h, w): 1})  # one pass over the whole image: the model's FLOPs
+        computed = forward_flops(net, collections.Counter(shapes))
+        dtype_name, dtype_note = compute_dtype(config["amp"])
+        peak = matmul_peak(device, dtype_name, **peak_settings(spec, device))
     seconds = statistics.median(times)
-    expected = (1, 3, h * SR_SCALE, w * SR_SCALE)
+    expected = (3, h * SR_SCALE, w * SR_SCALE)
     if out_shape != expected:
         raise RuntimeError(f"upscale returned shape {out_shape}, expected {expected}")
-    return {
+    result = {
         **config,
         "inference": inference,
+        "architecture": shape,
         "input_size": [w, h],
         "output_size": [w * SR_SCALE, h * SR_SCALE],
         "tile_used": tile,
+        "tile_pad_used": pad if tile else 0,
         "runs": len(times),
         "times_s": times,
         "seconds": seconds,
@@ -282,7 +342,16 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         "rss_after_import_mib": rss_start,
         "cuda_max_alloc_mib": cuda_alloc,
         "generator_params": params,
+        "flops_useful": useful,
+        "flops_computed": computed,
+        "overlap": computed / useful if useful else None,
+        "mfu": useful / seconds / peak["peak_flops"] if useful else None,
+        "mfu_computed": computed / seconds / peak["peak_flops"] if computed else None,
+        **peak,
     }
+    if dtype_note:
+        result["note"] = dtype_note
+    return result
 
 
 WORKERS: Dict[str, Callable[[Dict[str, Any]], Dict[str, Any]]] = {"train": train_worker, "sr": sr_worker}

@@ -1,15 +1,16 @@
 """The catalogue: every published dataset and pretrained generator, its address and how to use it.
 
-One table per kind (`DATASETS`, `PRETRAINED`, both `Registry`s of `Registry`s) is the single source of
-names and addresses: the command line takes its choices from them, the fetchers look entries up in them,
+One table per kind (`DATASETS`, `PRETRAINED`, both `Registry`s of `Registry`s, and `SR_MODELS`, the
+super-resolution zoo) is the single source of names and addresses: the command line takes its choices from them, the fetchers look entries up in them,
 and the hints printed after a download read their flags from them. An entry may carry the `sha256` of its
-file; when it does, the file is verified before it is installed (the reference's own files are published
-without hashes, so theirs are None).
+file; when it does, the file is verified before it is installed (the reference's own files and the SR
+publishers' are published without hashes, so theirs are None; the installed SR folder records the hash of
+what it was made from).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..registry import Registry
 from .checksum import normalise_sha256
@@ -155,3 +156,123 @@ def dataset_names(kind: str) -> List[str]:
 def pretrained_names(kind: str) -> List[str]:
     """Names `fetch_pretrained(kind, ...)` accepts (the command line's choices)."""
     return PRETRAINED.get(kind).names()
+
+
+# ------------------------------------------------------------------------------------- the SR model zoo
+
+# "basicsr": BasicSR's key names, which the toolkit's rrdbnet/srvgg/msrresnet use; "esrgan-2018": the original
+# ESRGAN release's (model.0, model.1.sub.N.RDBk.convj.0, ...).
+SR_KEY_LAYOUTS = ("basicsr", "esrgan-2018")
+
+
+@dataclass(frozen=True)
+class SRModelEntry:
+    """One super-resolution generator `download.py model sr NAME` installs as `<checkpoints_dir>/<NAME>/`.
+
+    `netG`, `scale` and `options` (the architecture's own flags and --ngf) rebuild the network the file was
+    saved from: they become the folder's train_opt.json, so `test.py --name NAME` needs no other flag.
+    `wrapper_key` is the dict the publisher nests the weights in (BasicSR's 'params_ema' / 'params');
+    `key_layout` 'esrgan-2018' marks the original ESRGAN release, whose key names are converted on install
+    (models/published_weights.py). `url` None: no direct download (a Google Drive folder), `page` says where
+    to fetch the file by hand. `bundled`: a file of this repository (installs offline).
+    """
+
+    name: str
+    file: str  # the published file's name, as the publisher's page lists it
+    page: str  # where a person finds it
+    netG: str
+    scale: int
+    options: Mapping[str, int]
+    size_mb: float  # of the published file, in 10^6 bytes
+    purpose: str
+    url: Optional[str] = None
+    wrapper_key: Optional[str] = None
+    key_layout: str = "basicsr"
+    bundled: Optional[str] = None  # path relative to the repository root
+    denoise_pair: Optional[str] = None  # the entry --denoise interpolates these weights with (Real-ESRGAN's -dn)
+    sha256: Optional[str] = None  # of the published file; checked before install when known
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", normalise_sha256(self.sha256))
+        if self.key_layout not in SR_KEY_LAYOUTS:
+            raise ValueError(f"{self.name}: key_layout must be one of {SR_KEY_LAYOUTS}, got {self.key_layout!r}")
+
+    @property
+    def architecture(self) -> str:
+        """`rrdbnet (ngf 64, n_blocks 23, growth_channels 32)`: the network, as --list shows it."""
+        return f"{self.netG} ({', '.join(f'{k} {v}' for k, v in self.options.items())})"
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from when no --from-file / --url is given: the address, page or repository path."""
+        return self.bundled or self.url or self.page
+
+
+_REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download/{tag}/{file}"
+_REAL_ESRGAN_PAGE = "https://github.com/xinntao/Real-ESRGAN/releases/tag/{tag}"
+# The original ESRGAN files are only on Google Drive (linked from https://github.com/xinntao/ESRGAN), which
+# serves large files through a confirmation page: no direct address.
+_ESRGAN_PAGE = "https://drive.google.com/drive/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY (see github.com/xinntao/ESRGAN)"
+_BASICSR_PAGE = ("https://drive.google.com/drive/folders/1XN4WXKJ53KQ0Cu0Yv-uCt8DZWq6uufaP (BasicSR's reproduced "
+                 "models, see github.com/XPixelGroup/BasicSR/blob/master/docs/ModelZoo.md)")
+_RRDB = {"ngf": 64, "n_blocks": 23, "growth_channels": 32}
+_SRVGG = {"ngf": 64, "n_conv": 32}
+
+
+def _real_esrgan(name: str, file: str, tag: str, netG: str, scale: int, options: Mapping[str, int], size_mb: float,
+                 purpose: str, wrapper_key: str, denoise_pair: Optional[str] = None) -> SRModelEntry:
+    return SRModelEntry(name, file, _REAL_ESRGAN_PAGE.format(tag=tag), netG, scale, dict(options), size_mb, purpose,
+                        url=_REAL_ESRGAN.format(tag=tag, file=file), wrapper_key=wrapper_key,
+                        denoise_pair=denoise_pair)
+
+
+SR_MODELS: Registry[SRModelEntry] = Registry("SR zoo model")
+for _entry in (
+    _real_esrgan("realesrgan-x4plus", "RealESRGAN_x4plus.pth", "v0.1.0", "rrdbnet", 4, _RRDB, 67.0,
+                 "real-world photos: removes blur, noise and JPEG artefacts (GAN: sharp, invented texture)",
+                 "params_ema"),
+    _real_esrgan("realesrnet-x4plus", "RealESRNet_x4plus.pth", "v0.1.1", "rrdbnet", 4, _RRDB, 67.0,
+                 "real-world photos without the GAN stage: smoother, fewer invented details", "params_ema"),
+    _real_esrgan("realesrgan-x4plus-anime-6b", "RealESRGAN_x4plus_anime_6B.pth", "v0.2.2.4", "rrdbnet", 4,
+                 {**_RRDB, "n_blocks": 6}, 17.9, "anime and illustrations (6 blocks: smaller and faster than x4plus)",
+                 "params_ema"),
+    _real_esrgan("realesrgan-x2plus", "RealESRGAN_x2plus.pth", "v0.2.1", "rrdbnet", 2, _RRDB, 67.1,
+                 "real-world photos at x2", "params_ema"),
+    _real_esrgan("realesr-general-x4v3", "realesr-general-x4v3.pth", "v0.2.5.0", "srvgg", 4, _SRVGG, 4.9,
+                 "general scenes, fast (small VGG-style net); --denoise blends in realesr-general-wdn-x4v3",
+                 "params", denoise_pair="realesr-general-wdn-x4v3"),
+    _real_esrgan("realesr-general-wdn-x4v3", "realesr-general-wdn-x4v3.pth", "v0.2.5.0", "srvgg", 4, _SRVGG, 4.9,
+                 "realesr-general-x4v3 with strong denoising (the other end of --denoise)", "params"),
+    _real_esrgan("realesr-animevideov3", "realesr-animevideov3.pth", "v0.2.5.0", "srvgg", 4,
+                 {**_SRVGG, "n_conv": 16}, 2.5, "anime video frames, fastest", "params"),
+    SRModelEntry("esrgan-x4", "RRDB_ESRGAN_x4.pth", _ESRGAN_PAGE, "rrdbnet", 4, dict(_RRDB), 67.0,
+                 "the original ESRGAN (PIRM 2018): bicubic-degraded images, perceptual quality",
+                 key_layout="esrgan-2018"),
+    SRModelEntry("esrgan-psnr-x4", "RRDB_PSNR_x4.pth", _ESRGAN_PAGE, "rrdbnet", 4, dict(_RRDB), 67.0,
+                 "the original ESRGAN's PSNR-oriented RRDB: bicubic x4, highest PSNR of the zoo",
+                 key_layout="esrgan-2018"),
+    SRModelEntry("msrresnet-x4", "001_MSRResNet_x4_f64b16_DIV2K_1000k_B16G1_wandb.pth", _BASICSR_PAGE, "msrresnet",
+                 4, {"ngf": 64, "n_blocks": 16}, 6.1, "BasicSR's SRResNet baseline without BN: bicubic x4",
+                 wrapper_key="params"),
+    # Trained by this toolkit (docs/ has its model card): the architecture of its training run, stored in fp16.
+    SRModelEntry("gan-translate-x4", "gan-translate-x4.pth", "models/zoo/ in this repository", "msrresnet", 4,
+                 {"ngf": 64, "n_blocks": 8}, 1.9, "this toolkit's own model: bicubic x4 photos; ships with the "
+                 "repository, installs offline", bundled="models/zoo/gan-translate-x4.pth"),
+):
+    SR_MODELS.add(_entry.name, _entry)
+
+
+def sr_model_names() -> List[str]:
+    """Names `install_sr_model` accepts (the command line's choices)."""
+    return SR_MODELS.names()
+
+
+def sr_model_table() -> List[str]:
+    """The lines of `download.py model sr --list`: name, scale, architecture, size, what it is for, source."""
+    rows = [("NAME", "SCALE", "ARCHITECTURE", "SIZE", "FOR")]
+    for name in SR_MODELS.names():
+        e = SR_MODELS.get(name)
+        where = " [in the repository]" if e.bundled else "" if e.url else " [manual download, then --from-file]"
+        rows.append((name, f"x{e.scale}", e.architecture, f"{e.size_mb:.1f} MB", e.purpose + where))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]

@@ -51,16 +51,27 @@ class Sha256Check:
                                 "the published file, so it was not installed; fetch it again")
 
 
+def _hash_file(path: PathLike, sink: "hashlib._Hash | Sha256Check", shown: str) -> None:
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                sink.update(chunk)
+    except OSError as e:
+        raise ChecksumError(f"cannot read {shown} to check its sha256: {plain_reason(e)}") from None
+
+
+def file_sha256(path: PathLike, shown: Optional[str] = None) -> str:
+    """The sha256 of the file at `path`, as 64 lower-case hex digits (what an installed model records)."""
+    digest = hashlib.sha256()
+    _hash_file(path, digest, shown or os.fspath(path))
+    return digest.hexdigest()
+
+
 def verify_sha256(path: PathLike, expected: Optional[str], shown: Optional[str] = None) -> None:
     """Raise `ChecksumError` unless the file at `path` has the sha256 `expected` (None: no check)."""
     expected = normalise_sha256(expected)
     if expected is None:
         return
     check = Sha256Check(expected, shown or os.fspath(path))
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                check.update(chunk)
-    except OSError as e:
-        raise ChecksumError(f"cannot read {check.source} to check its sha256: {plain_reason(e)}") from None
+    _hash_file(path, check, check.source)
     check.verify()

@@ -9,7 +9,7 @@ import os
 import shlex
 from typing import Iterable, List, Union
 
-from .catalogue import DATASETS, PRETRAINED
+from .catalogue import DATASETS, PRETRAINED, SR_MODELS
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,3 +47,23 @@ def test_commands(kind: str, name: str, checkpoints_dir: PathLike = "checkpoints
         own = _command("test.py", ["--dataroot", "IMAGES", *common, *entry.single_image_flags])
         commands.append(own.replace("IMAGES", "<your images>", 1))
     return commands
+
+
+def sr_test_command(name: str, checkpoints_dir: PathLike = "checkpoints") -> str:
+    """The `test.py` command for an installed SR zoo model: its folder's train_opt.json supplies the rest, so
+    `--name` alone rebuilds the network (`PHOTOS`: the user's folder of images)."""
+    return _command("test.py", ["--dataroot", "PHOTOS", *_sr_run_flags("--name", name, checkpoints_dir)])
+
+
+def sr_upscale_command(name: str, checkpoints_dir: PathLike = "checkpoints") -> str:
+    """The `scripts/upscale.py` command for an installed SR zoo model (a file or folder in, a folder out)."""
+    return _command("scripts/upscale.py", ["-i", "PHOTOS", "-o", "OUTDIR",
+                                           *_sr_run_flags("-n", name, checkpoints_dir)])
+
+
+def _sr_run_flags(name_flag: str, name: str, checkpoints_dir: PathLike) -> List[str]:
+    SR_MODELS.get(name)  # the helpful KeyError for unknown names
+    flags = [name_flag, name]
+    if not _is_default(checkpoints_dir, "checkpoints"):
+        flags += ["--checkpoints_dir", os.fspath(checkpoints_dir)]
+    return flags

@@ -26,7 +26,10 @@ pretrained models see the same pixels.
   16-bit RGB / RGBA PNG       PIL decodes these as 8-bit RGB / RGBA keeping the high byte of each sample
                               (value >> 8: 65535 -> 255, 32896 -> 128, 65280 -> 255), then as RGB / RGBA above
   16-bit LA PNG               PIL decodes it as 8-bit RGBA (high byte), then alpha dropped
-  32-bit float 'F'            PIL's convert: values clipped to 0..255 (a float image in [0, 1] comes out black)
+  32-bit float 'F'            differs: read by its range, the smallest of 0..1, 0..255, 0..65535 that holds its
+                              largest value (`float_to_unit`), then round(value * 255 / range); PIL's convert
+                              would clip to 0..255, and a float image in [0, 1] would come out black. Negative,
+                              NaN or infinite values, or values above 65535: DataError naming the file
   EXIF orientation tag        differs: applied, the image is returned upright (a 40x20 JPEG tagged 6 loads as
                               20x40); a malformed EXIF block is ignored
   multi-frame (TIFF, WebP)    first frame only
@@ -65,8 +68,8 @@ from util.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IMG_EXTENSIONS", "READ_ERRORS", "WIDE_GREY_MODES", "is_image_file", "make_dataset", "load_image",
-           "read_error"]
+__all__ = ["IMG_EXTENSIONS", "READ_ERRORS", "WIDE_GREY_MODES", "float_to_unit", "is_image_file", "make_dataset",
+           "load_image", "read_error"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -121,10 +124,41 @@ def _wide_grey_to_8bit(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.rint(values).astype(np.uint8), mode="L")
 
 
+# The full-scale values a float image may use: [0, 1] (the usual float convention), 8- and 16-bit levels.
+FLOAT_RANGES = (1.0, 255.0, 65535.0)
+
+
+def float_to_unit(values: np.ndarray) -> np.ndarray:
+    """A float image's values `(H, W)` as float64 in [0, 1], divided by its range: the smallest of FLOAT_RANGES
+    that holds its largest value (an all-dark 0..255 image whose values stay <= 1 would read as 0..1).
+
+    ValueError (reported as a DataError naming the file) for NaN or infinite values, values below 0 or above
+    65535: what such an image means cannot be told, and guessing would produce garbage silently.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(v).all():
+        raise ValueError("a float image with NaN or infinite values cannot be read; convert it to an 8- or 16-bit "
+                         "image")
+    low, high = float(v.min()), float(v.max())
+    if low < 0 or high > FLOAT_RANGES[-1]:
+        raise ValueError(f"a float image with values from {low:.6g} to {high:.6g} cannot be read: only the ranges "
+                         f"0..1, 0..255 and 0..65535 are understood; convert it to an 8- or 16-bit image")
+    full_scale = next(r for r in FLOAT_RANGES if high <= r)
+    return v / full_scale
+
+
+def _float_to_8bit(img: Image.Image) -> Image.Image:
+    """Float 'F' -> 8-bit 'L', by the image's range (`float_to_unit`) instead of PIL's clipping to 0..255."""
+    return Image.fromarray(np.rint(float_to_unit(np.asarray(img)) * 255.0).astype(np.uint8), mode="L")
+
+
 def _to_mode(img: Image.Image, mode: str) -> Image.Image:
-    """Convert any PIL mode to 'RGB' or 'L' the way the reference does (convert), except for 16-bit grey."""
+    """Convert any PIL mode to 'RGB' or 'L' the way the reference does (convert), except for 16-bit grey and
+    float images."""
     if img.mode in WIDE_GREY_MODES:
         img = _wide_grey_to_8bit(img)
+    elif img.mode == "F":
+        img = _float_to_8bit(img)
     elif img.mode == "P" and "transparency" in img.info:
         # Going through RGBA avoids PIL's warning; the alpha channel is dropped just as convert('RGB') does.
         img = img.convert("RGBA")
@@ -177,11 +211,12 @@ def load_image(path: str, mode: str = "RGB") -> Image.Image:
         reference's convert('RGB') does, so pretrained models see the same pixels;
       * CMYK: PIL's convert to RGB;
       * 16-bit grey ('I;16', 'I'): scaled to 8 bit, round(v * 255 / 65535), instead of PIL's clipping;
+      * float 'F': scaled by its range, 0..1, 0..255 or 0..65535 (`float_to_unit`), instead of PIL's clipping;
       * 16-bit RGB / RGBA PNG: PIL itself decodes them to 8 bit keeping the high byte (v >> 8);
       * EXIF orientation: applied.
-    Raises DataError naming `path` for an unreadable, empty, truncated or non-image file, and for an image of
-    more than 2 x PIL.Image.MAX_IMAGE_PIXELS pixels (decompression bomb; between 1x and 2x PIL only warns
-    and the image loads).
+    Raises DataError naming `path` for an unreadable, empty, truncated or non-image file, a float image whose
+    range cannot be told, and an image of more than 2 x PIL.Image.MAX_IMAGE_PIXELS pixels (decompression bomb;
+    between 1x and 2x PIL only warns and the image loads).
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"load_image: mode must be 'RGB' or 'L', not {mode!r}")

@@ -20,7 +20,9 @@ How `read_image` handles each kind of file (the contents decide, never the exten
   16-bit grey 'I;16*', 'I'    C = 1, bit_depth 16, exact: value / 65535 (32-bit 'I' is clipped to 0..65535)
   16-bit RGB / RGBA / LA PNG  C = 3 / 3 + alpha / 1 + alpha, bit_depth 16, exact: decoded by OpenCV (PIL would
   16-bit RGB / RGBA TIFF      keep only the high byte of each sample)
-  32-bit float 'F'            PIL's convert('L'), as the training loader: values clipped to 0..255, 8 bit
+  32-bit float 'F'            C = 1, bit_depth 16: divided by its range (0..1, 0..255 or 0..65535, the smallest
+                              that holds its largest value; util/images/reading.float_to_unit), on the 16-bit grid.
+                              Negative, NaN or infinite values, or values above 65535: DataError naming the file
   EXIF orientation tag        applied, for 8- and 16-bit files: the image comes back upright
   multi-frame (TIFF, WebP)    first frame only
   missing, corrupt, empty,    DataError "cannot read image PATH: REASON; remove or replace the file", exactly as
@@ -48,7 +50,7 @@ from PIL import Image, ImageOps
 from util.fileio import atomic_save_pil, atomic_write
 
 from .pixels import check_bit_depth, from_uint, to_uint
-from .reading import READ_ERRORS, WIDE_GREY_MODES, read_error
+from .reading import READ_ERRORS, WIDE_GREY_MODES, float_to_unit, read_error
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +198,10 @@ def _from_pil(img: Image.Image) -> SRImage:
         values = np.clip(np.asarray(img, dtype=np.int64), 0, 65535).astype(np.uint16)  # (H, W)
         alpha = _key_alpha(values, transparency)
         return SRImage(from_uint(values, 16), None if alpha is None else from_uint(alpha, 16), 16)
-    if img.mode in ("1", "F"):
+    if img.mode == "F":  # more precision than 8 bits: kept on the 16-bit grid, like a 16-bit file
+        levels = np.rint(float_to_unit(np.asarray(img)) * 65535.0).astype(np.uint16)  # (H, W)
+        return SRImage(from_uint(levels, 16), None, 16)
+    if img.mode == "1":
         img = img.convert("L")
     elif img.mode in ("L", "RGB") and transparency is not None:
         img = img.convert("LA" if img.mode == "L" else "RGBA")  # PIL applies the colour key

@@ -16,6 +16,7 @@ from dominate.tags import a, br, h3, img, meta, p, table, td, th, tr
 
 from ..fileio import atomic_write_text
 from ..util import mkdirs
+from .names import ResultNames
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class HTML:
         self.title = title
         self.web_dir = web_dir
         self.img_dir = os.path.join(self.web_dir, "images")
+        # The stem of each source image's files in `img_dir` (test results): one per source, never shared.
+        self.names = ResultNames()
         mkdirs([self.web_dir, self.img_dir])
 
         self.doc = dominate.document(title=title)

@@ -16,7 +16,8 @@ from ..images import SRImage, write_image
 from ..util import save_image, tensor2im
 from .html import HTML
 
-__all__: List[str] = ["MetricsReport", "metric_cell", "save_image_row", "save_images", "write_metrics_report"]
+__all__: List[str] = ["MetricsReport", "add_result_row", "metric_cell", "save_image_row", "save_images",
+                      "save_result_image", "write_metrics_report"]
 
 
 def save_images(
@@ -28,11 +29,12 @@ def save_images(
 ) -> None:
     """For each image of the batch and each visual: `images/<stem>_<label>.png` and one page row per image.
 
-    `visuals[label]` is (N, C, H, W) in [-1, 1]; `image_paths[i]` names the source of sample i.
+    `visuals[label]` is (N, C, H, W) in [-1, 1]; `image_paths[i]` names the source of sample i, whose stem is the
+    page's (`webpage.names`: unique in the folder).
     """
     image_dir = webpage.get_image_dir()
     for index, source in enumerate(image_paths):
-        stem = os.path.splitext(os.path.basename(source))[0]
+        stem = webpage.names.stem(source)
         webpage.add_header(stem)
         ims, txts, links = [], [], []
         for label, batch in visuals.items():
@@ -44,18 +46,32 @@ def save_images(
         webpage.add_images(ims, txts, links, width=width)
 
 
-def save_image_row(webpage: HTML, stem: str, images: Sequence[Tuple[str, SRImage, str]], width: int = 256) -> None:
-    """One page row for the source `stem`: each (label, image, caption) written as `images/<stem>_<label>.png`
-    as it is (bit depth, alpha and greyscale kept, unlike `save_images`' 8-bit RGB), shown with its caption."""
-    image_dir = webpage.get_image_dir()
-    ims, txts = [], []
-    for label, image, caption in images:
-        name = f"{stem}_{label}.png"
-        write_image(os.path.join(image_dir, name), image)
-        ims.append(f"images/{name}")
-        txts.append(caption)
+def save_result_image(webpage: HTML, source: str, label: str, image: SRImage) -> str:
+    """Write `image` as `images/<stem>_<label>.png` (the page's unique stem of `source`) as it is: bit depth, alpha
+    and greyscale kept, unlike `save_images`' 8-bit RGB. Returns its path relative to the page.
+
+    With `add_result_row` the caller writes a row's images one at a time and lets each go once written, which
+    bounds memory on large photos (four full-size x4 images of a 2000x1500 photo are 576 MB each as floats).
+    """
+    name = f"{webpage.names.stem(source)}_{label}.png"
+    write_image(os.path.join(webpage.get_image_dir(), name), image)
+    return f"images/{name}"
+
+
+def add_result_row(webpage: HTML, source: str, cells: Sequence[Tuple[str, str]], width: int = 256) -> None:
+    """The page row of the image at `source`: each (label, caption) shows `save_result_image`'s file of that label."""
+    stem = webpage.names.stem(source)
+    ims = [f"images/{stem}_{label}.png" for label, _ in cells]
     webpage.add_header(stem)
-    webpage.add_images(ims, txts, ims, width=width)
+    webpage.add_images(ims, [caption for _, caption in cells], ims, width=width)
+
+
+def save_image_row(webpage: HTML, source: str, images: Sequence[Tuple[str, SRImage, str]], width: int = 256) -> None:
+    """One page row for the image at `source`: each (label, image, caption) written by `save_result_image`, shown
+    with its caption."""
+    for label, image, _ in images:
+        save_result_image(webpage, source, label, image)
+    add_result_row(webpage, source, [(label, caption) for label, _, caption in images], width)
 
 
 class MetricsReport(NamedTuple):
