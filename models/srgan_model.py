@@ -135,7 +135,7 @@ class SRGANModel(BaseModel):
         require(opt.input_nc == 3 and opt.output_nc == 3,
                 "--model srgan works on RGB (greyscale images are handled at test time): keep --input_nc 3 "
                 "--output_nc 3")
-        require(opt.tile >= 0 and opt.tile_pad >= 0 and opt.edge_pad >= 0,
+        require(opt.tile >= 0 and (opt.tile_pad is None or opt.tile_pad >= 0) and opt.edge_pad >= 0,
                 "--tile, --tile_pad and --edge_pad must be >= 0")
         if not opt.isTrain:
             require(opt.batch_size == 1, "--model srgan tests one image at a time (images differ in size): "

@@ -191,8 +191,6 @@ class BaseOptions:
         # What data/ needs to know about the networks, as plain values (data/ never imports models).
         for key, value in models.data_options(opt).items():
             setattr(opt, key, value)
-        for key, value in models.MODELS.get(opt.model).derived_options(opt).items():
-            setattr(opt, key, value)
         if opt.suffix:
             _require_plain_name("name", opt.name)  # a bad --suffix must not be reported as a bad --name
             try:
@@ -204,6 +202,12 @@ class BaseOptions:
                      f"--suffix {opt.suffix!r} gives {suffix!r}: the suffix ends the run's folder name (--name), so it "
                      f"must not contain '/' or '\\'")
             opt.name = opt.name + "_" + suffix
+
+    def derive(self, opt: Options) -> None:
+        """The model's defaults that depend on other options (srgan: --tile_pad from the generator's receptive
+        field); after validation, so they are computed from a valid combination only."""
+        for key, value in models.MODELS.get(opt.model).derived_options(opt).items():
+            setattr(opt, key, value)
 
     def resolve_devices(self, opt: Options) -> None:
         """Settings that depend on the machine: where this process computes (`self.placement`; `opt.gpu_ids`
@@ -232,6 +236,7 @@ class BaseOptions:
         try:
             self.resolve(opt)
             self.validate(opt)
+            self.derive(opt)
             self.resolve_devices(opt)
         except OptionError as e:
             parser.error(self.explain(str(e)))
