@@ -21,7 +21,7 @@ import torch.utils.data
 from torch.utils.data import default_collate
 
 # Importing the dataset modules registers them in DATASETS.
-from data import aligned_dataset, single_dataset, unaligned_dataset  # noqa: F401
+from data import aligned_dataset, colorization_dataset, single_dataset, unaligned_dataset  # noqa: F401
 from data.base_dataset import DATASETS, BaseDataset
 from util.errors import DataError, OptionError
 from util.stop import ignore_stop_signals

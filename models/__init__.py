@@ -10,6 +10,7 @@ from __future__ import annotations
 from .base_model import MODELS, BaseModel, create_model, data_options, get_option_setter, network_options
 
 # Importing the model modules registers them.
-from . import cycle_gan_model, pix2pix_model, srgan_model, test_model  # noqa: E402,F401
+from . import (colorization_model, cycle_gan_model, pix2pix_model, srgan_model,  # noqa: E402,F401
+               template_model, test_model)
 
 __all__ = ["BaseModel", "MODELS", "create_model", "data_options", "get_option_setter", "network_options"]

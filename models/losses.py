@@ -1,7 +1,9 @@
 """Adversarial objectives (`--gan_mode`) and the WGAN-GP gradient penalty.
 
 `GANLoss` hides the target tensors: call it with the discriminator's raw output and whether that output
-should be judged real. Discriminators end without a sigmoid, so `vanilla` uses BCE-with-logits.
+should be judged real. Discriminators end without a sigmoid, so `vanilla` uses BCE-with-logits. A mode whose
+generator term is not "judge the fake as real" (hinge) registers that term as its `generator` metadata; the
+generator's call passes `for_discriminator=False` to get it.
 """
 from __future__ import annotations
 
@@ -42,6 +44,21 @@ def _wgangp(prediction: torch.Tensor, target_is_real: bool, real_label: float, f
     return -prediction.mean() if target_is_real else prediction.mean()
 
 
+def _hinge_generator(prediction: torch.Tensor) -> torch.Tensor:
+    """G's hinge term: raise D's score of the fakes without a margin, -mean(D(G(x)))."""
+    return -prediction.mean()
+
+
+@GAN_MODES.register("hinge", generator=_hinge_generator)
+def _hinge(prediction: torch.Tensor, target_is_real: bool, real_label: float, fake_label: float) -> torch.Tensor:
+    """Hinge loss (Lim & Ye 2017; SAGAN, BigGAN, SPADE) for D: mean(relu(1 - D(real))) and mean(relu(1 + D(fake))).
+
+    Scores already beyond the margin (real above 1, fake below -1) give no gradient. Labels are ignored.
+    """
+    margin = 1.0 - prediction if target_is_real else 1.0 + prediction
+    return nn.functional.relu(margin).mean()
+
+
 class GANLoss(nn.Module):
     """`loss = GANLoss('lsgan')(netD(fake), target_is_real=True)`.
 
@@ -52,6 +69,9 @@ class GANLoss(nn.Module):
         super().__init__()
         self.gan_mode = gan_mode
         self._criterion = GAN_MODES.get(gan_mode)
+        # G's own term where the mode has one (hinge); None: G's term is D's term for "real".
+        self._generator_criterion: Optional[Callable[[torch.Tensor], torch.Tensor]] = GAN_MODES.meta(gan_mode).get(
+            "generator")
         # The labels the criteria use are Python numbers: reading a GPU buffer back with float() on every call
         # made the host wait for the device several times per step. The buffers stay, as in the reference, so
         # the labels show in the module's repr and a state_dict keeps its keys; nothing reads them.
@@ -59,7 +79,18 @@ class GANLoss(nn.Module):
         self.register_buffer("real_label", torch.tensor(self.real_value))
         self.register_buffer("fake_label", torch.tensor(self.fake_value))
 
-    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    def forward(self, prediction: torch.Tensor, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+        """The loss of `prediction` (D's raw output) judged real or fake.
+
+        `for_discriminator=False` marks the generator's adversarial term, where D's output on fakes should be
+        judged real (`target_is_real` True): hinge then gives -mean(prediction); the other modes have one
+        formula for both players.
+        """
+        if not for_discriminator:
+            if not target_is_real:
+                raise ValueError("the generator's adversarial loss judges its outputs real: pass target_is_real=True")
+            if self._generator_criterion is not None:
+                return self._generator_criterion(prediction)
         return self._criterion(prediction, target_is_real, self.real_value, self.fake_value)
 
 

@@ -250,7 +250,8 @@ class SRGANModel(BaseModel):
                 self.loss_G_pixel = pixel * self.opt.lambda_pixel
                 self.loss_G_perceptual = (self.criterionPerceptual(self.fake_B, self.real_B)
                                           * self.opt.lambda_perceptual if self.criterionPerceptual is not None else zero)
-                self.loss_G_GAN = self.criterionGAN(self.netD(self._noisy(self.fake_B)), True) * self.opt.lambda_adv
+                fake_score = self.netD(self._noisy(self.fake_B))
+                self.loss_G_GAN = self.criterionGAN(fake_score, True, for_discriminator=False) * self.opt.lambda_adv
             else:  # the SRResNet stage: the pixel loss alone
                 self.loss_G_pixel, self.loss_G_perceptual, self.loss_G_GAN = pixel, zero, zero
             self.loss_G = self.loss_G_pixel + self.loss_G_perceptual + self.loss_G_GAN

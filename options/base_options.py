@@ -100,9 +100,9 @@ class BaseOptions:
         g = parser.add_argument_group("model")
         g.add_argument("--model", type=str, default="cycle_gan", choices=models.MODELS.names(),
                        help="which model to use")
-        g.add_argument("--input_nc", type=int, default=3, choices=(1, 3),
+        g.add_argument("--input_nc", type=int, default=3,
                        help="# of input image channels: 3 for RGB and 1 for grayscale")
-        g.add_argument("--output_nc", type=int, default=3, choices=(1, 3),
+        g.add_argument("--output_nc", type=int, default=3,
                        help="# of output image channels: 3 for RGB and 1 for grayscale")
         g.add_argument("--ngf", type=int, default=64, help="# of gen filters in the last conv layer")
         g.add_argument("--ndf", type=int, default=64, help="# of discrim filters in the first conv layer")
@@ -296,6 +296,9 @@ def validate_common(opt: Options, reads_data: bool = True) -> None:
         _require(opt.crop_size <= opt.load_size,
                  f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: the crop is taken from "
                  f"the resized image; lower --crop_size or raise --load_size")
+    if "channels" not in models.MODELS.meta(opt.model):  # a model registered with its own (colorization) checks them
+        for flag in ("input_nc", "output_nc"):
+            _require(getattr(opt, flag) in (1, 3), f"--{flag} must be 1 (grey) or 3 (RGB), got {getattr(opt, flag)}")
     upscales = networks.upscales(opt.netG)
     if upscales and not models.MODELS.get(opt.model).upscales:
         same_size = [n for n in networks.GENERATORS.names() if not networks.upscales(n)]

@@ -32,6 +32,8 @@ def _hand_loss(mode: str, xs: List[float], target_is_real: bool, real: float, fa
         return sum((v - t) ** 2 for v in xs) / len(xs)
     if mode == "wgangp":
         return -sum(xs) / len(xs) if target_is_real else sum(xs) / len(xs)
+    if mode == "hinge":  # D's terms: max(0, 1 - x) for real, max(0, 1 + x) for fake
+        return sum(max(0.0, 1 - v) if target_is_real else max(0.0, 1 + v) for v in xs) / len(xs)
     raise KeyError(mode)
 
 
@@ -44,10 +46,12 @@ def _hand_grad(mode: str, v: float, n: int, target_is_real: bool, real: float, f
         return 2 * (v - t) / n
     if mode == "wgangp":
         return (-1.0 if target_is_real else 1.0) / n
+    if mode == "hinge":  # zero beyond the margin (X holds no point exactly on it)
+        return (-float(v < 1) if target_is_real else float(v > -1)) / n
     raise KeyError(mode)
 
 
-KNOWN_MODES = ("vanilla", "lsgan", "wgangp")
+KNOWN_MODES = ("vanilla", "lsgan", "wgangp", "hinge")
 
 
 def _skip_unknown_mode(mode: str) -> None:

@@ -8,7 +8,7 @@ import math
 import os
 import shlex
 from pathlib import Path
-from typing import Dict, List, Sequence, Set
+from typing import Dict, List, Sequence, Set, Tuple
 
 import pytest
 import torch
@@ -47,6 +47,15 @@ def _sr_scale(model: str) -> int:
 # Models whose input is smaller than their output (super-resolution): the factor (a wrong one makes the batches
 # below mismatch the model's output).
 INPUT_DIVISOR = {name: _sr_scale(name) for name in TINY_ARGS if MODELS.get(name).upscales}
+
+
+def _channels(model: str) -> Tuple[int, int]:
+    """The model's default (--input_nc, --output_nc): (3, 3) but for colorization's L -> ab (1, 2)."""
+    _, opt = TrainOptions().gather_options(["--model", model])
+    return opt.input_nc, opt.output_nc
+
+
+CHANNELS = {name: _channels(name) for name in TINY_ARGS}
 TRAINABLE_MODELS = [name for name in MODELS.names() if name != "test"]
 
 
@@ -69,8 +78,11 @@ def make_test_opt(tmp_path: Path, *extra: str):
     return TestOptions().parse([*_common(tmp_path), *extra])
 
 
-def _batch(seed: int = 0, input_nc: int = 3, output_nc: int = 3, side: int = SIDE, model: str = "") -> dict:
+def _batch(seed: int = 0, input_nc: int = 0, output_nc: int = 0, side: int = SIDE, model: str = "") -> dict:
+    """A random batch for `model`; channels left 0 are the model's default ones."""
     g = torch.Generator().manual_seed(seed)
+    default_in, default_out = CHANNELS.get(model, (3, 3))
+    input_nc, output_nc = input_nc or default_in, output_nc or default_out
     a_side = side // INPUT_DIVISOR.get(model, 1)
     return {"A": torch.rand(1, input_nc, a_side, a_side, generator=g) * 2 - 1,
             "B": torch.rand(1, output_nc, side, side, generator=g) * 2 - 1,
@@ -116,6 +128,10 @@ def _first_conv_in_channels(net: nn.Module) -> int:
 # ---------------------------------------------------------------------------------------------- one training step
 
 
+# GAN modes whose first discriminator step ignores a constant added to D's output (see below).
+SHIFT_BLIND_GAN_MODES = ("wgangp", "hinge")
+
+
 @pytest.mark.parametrize("norm", ["batch", "instance"])
 @pytest.mark.parametrize("gan_mode", GAN_MODES.names())
 @pytest.mark.parametrize("model_name", TRAINABLE_MODELS)
@@ -124,7 +140,7 @@ def test_one_step_updates_every_parameter(tmp_path, model_name: str, gan_mode: s
     opt = train_opt(tmp_path, model_name, "--gan_mode", gan_mode, "--norm", norm)
     model = create_model(opt)
     model.setup(opt)
-    assert model.isTrain and len(model.model_names) >= 2
+    assert model.isTrain and model.model_names  # the template model trains a generator alone
     before = _params(model)
     model.set_input(_batch(model=model_name))
     model.optimize_parameters()
@@ -133,14 +149,15 @@ def test_one_step_updates_every_parameter(tmp_path, model_name: str, gan_mode: s
     exempt: Set[str] = set()
     for name, net in model.named_networks():
         exempt |= _biases_feeding_instance_norm(f"net{name}", net)
-        if gan_mode == "wgangp" and name.startswith("D"):
-            # The critic's loss -mean(D(real)) + mean(D(fake)) (+ a penalty on input gradients) does not change
-            # when a constant is added to D's output: the last conv's bias gets an exactly-zero gradient.
+        if gan_mode in SHIFT_BLIND_GAN_MODES and name.startswith("D"):
+            # The critic's loss -mean(D(real)) + mean(D(fake)) (+ a penalty on input gradients), and the hinge
+            # loss while every output of a fresh D is within the margin (|D| < 1), do not change when a constant
+            # is added to D's output: the last conv's bias gets an exactly-zero gradient.
             exempt |= _last_conv_bias(f"net{name}", net)
     assert exempt <= set(before)
-    if norm == "batch":  # no InstanceNorm: only the critics' last biases (wgangp) may be exempt
+    if norm == "batch":  # no InstanceNorm: only the critics' last biases (wgangp, hinge) may be exempt
         n_critics = sum(name.startswith("D") for name in model.model_names)
-        assert len(exempt) == (n_critics if gan_mode == "wgangp" else 0)
+        assert len(exempt) == (n_critics if gan_mode in SHIFT_BLIND_GAN_MODES else 0)
     unchanged = [k for k in before if k not in exempt and torch.equal(before[k], after[k])]
     assert unchanged == [], f"parameters not updated by one step: {unchanged}"
     assert len(before) - len(exempt & set(before)) > 20
@@ -157,10 +174,11 @@ def test_visuals_follow_visual_names(tmp_path, model_name: str) -> None:
     model = create_model(opt)
     model.set_input(_batch(model=model_name))
     model.optimize_parameters()
+    model.compute_visuals()  # as train.py does before it shows them
     visuals = model.get_current_visuals()
     assert list(visuals) == model.visual_names and len(visuals) >= 3
     for name, img in visuals.items():
-        assert img.shape == (1, 3, SIDE, SIDE), name
+        assert img.shape in ((1, 3, SIDE, SIDE), (1, 1, SIDE, SIDE)), name  # RGB, or grey (saved as RGB)
         assert float(img.detach().min()) >= -1 and float(img.detach().max()) <= 1, name
     assert model.get_image_paths() == ["a.png"]
 
@@ -202,7 +220,7 @@ def test_pix2pix_l1_loss_is_weighted_mean_abs_error(tmp_path) -> None:
 @pytest.mark.parametrize("gan_mode", GAN_MODES.names())
 def test_discriminator_loss_is_mean_of_real_and_fake_terms(tmp_path, gan_mode: str) -> None:
     """loss_D = (GAN(D(real), real) + GAN(D(fake), fake)) / 2, plus the gradient penalty for wgangp."""
-    if gan_mode not in ("vanilla", "lsgan", "wgangp"):
+    if gan_mode not in ("vanilla", "lsgan", "wgangp", "hinge"):
         pytest.skip(f"no hand-computed discriminator loss for GAN mode {gan_mode!r}")
     torch.manual_seed(0)
     model = create_model(train_opt(tmp_path, "pix2pix", "--gan_mode", gan_mode, "--norm", "instance"))
@@ -215,6 +233,8 @@ def test_discriminator_loss_is_mean_of_real_and_fake_terms(tmp_path, gan_mode: s
         exp_real, exp_fake = nn.functional.softplus(-d_real).mean(), nn.functional.softplus(d_fake).mean()
     elif gan_mode == "lsgan":
         exp_real, exp_fake = (d_real - 1).square().mean(), d_fake.square().mean()
+    elif gan_mode == "hinge":
+        exp_real, exp_fake = (1 - d_real).clamp_min(0).mean(), (1 + d_fake).clamp_min(0).mean()
     else:
         exp_real, exp_fake = -d_real.mean(), d_fake.mean()
     assert loss_real.item() == pytest.approx(exp_real.item(), rel=1e-5)
