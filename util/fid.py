@@ -5,10 +5,11 @@ Why torch-fidelity (the `[metrics]` extra), of the libraries that compute FID in
     the TF graph's, with the TF weights `inception-2015-12-05` converted to PyTorch (the file pytorch-fid
     publishes as pt_inception-2015-12-05-6726825d.pth, same bytes), and it resizes to 299x299 inside the network
     with a bilinear resampler written to match TF 1.x's ResizeBilinear, as the TF graph does. Its FID is
-    TTUR's formula on float64 statistics; its KID is the reference polynomial-kernel MMD over 100 subsets.
+    TTUR's formula; its KID is the reference polynomial-kernel MMD (degree 3) over 100 random subsets.
   * torchmetrics' FrechetInceptionDistance / KernelInceptionDistance build on this very network (they need
-    torch-fidelity installed), but resize with antialiasing by default, which moves the numbers away from the
-    TF FID; using them would add a layer and a dependency (lightning-utilities) for no difference in what runs.
+    torch-fidelity installed), but FrechetInceptionDistance resizes with antialiasing by default
+    (antialias=True), which moves the numbers away from the TF FID; using torchmetrics would add a layer and a
+    dependency (lightning-utilities) around the same network.
   * pytorch-fid (last release 0.3.0, 2023) resizes with torch's bilinear interpolate (not TF's) and takes
     weights only from its URL; clean-fid (0.1.35, 2022) defaults to its own "clean" resizing, and its
     TF-compatible mode loads a TorchScript file, which cannot be read with weights_only=True.
