@@ -31,7 +31,11 @@ setup(
     ],
     extras_require={
         "tensorboard": ["tensorboard>=2.12,<3"],
+        # FID / KID (scripts/eval_fid.py, test.py --fid; util/fid.py says why this library). 0.4.0 is the release
+        # tested (tests/test_fid.py); an 86 KB pure-Python wheel whose dependencies are all required above.
+        "metrics": ["torch-fidelity>=0.4,<0.5"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
-        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3"],
+        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
+                 "torch-fidelity>=0.4,<0.5"],
     },
 )

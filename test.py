@@ -24,6 +24,7 @@ from models import create_model
 from options.test_options import TestOptions
 from util.cli import run_cli, seed_everything
 from util.reports import HTML
+from util.reports.fid_results import ResultsFID
 
 logger = logging.getLogger("test")
 
@@ -44,6 +45,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Batch norm with running statistics and no dropout; pix2pix's paper keeps train mode at test time.
         model.eval()
     total = int(min(opt.num_test, len(dataset)))
+    # --fid: checked now (images to compare, Inception weights), measured once the results are written.
+    fid = ResultsFID(opt, model.visual_names, total) if opt.fid else None
     sources = dataset.source_paths()
     if sources is not None:  # inputs with one stem (photo.jpg, photo.png) get results named apart
         webpage.names.plan(sources[:total])
@@ -56,11 +59,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             model.test()
             paths = list(model.get_image_paths())[: total - done]
             model.save_test_results(webpage, paths, opt)
+            if fid is not None:
+                fid.add(webpage, paths)
             done += len(paths)
             progress.update(len(paths))
     report = model.finish_test(webpage)
     if report:
         logger.info("metrics in %s", report)
+    if fid is not None:
+        logger.info("FID / KID in %s", fid.write(webpage))
     page = webpage.save()
     logger.info("%d results in %s", done, page)
     return 0

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import NoReturn, Optional, Sequence
 
+from util import fid
 from util.errors import OptionError
 from util.fileio import folder_problem
 
@@ -32,6 +34,15 @@ class TestOptions(BaseOptions):
         g.add_argument("--phase", type=str, default="test", help="train, val, test, etc")
         g.add_argument("--eval", action="store_true", help="use eval mode during test time.")
         g.add_argument("--num_test", type=int, default=50, help="how many test images to run")
+        g.add_argument("--fid", action="store_true",
+                       help="after testing, FID and KID of the generated images against real ones (fake_B vs real_B; "
+                            "CycleGAN: both directions) on the page and in fid.json; needs torch-fidelity (README, "
+                            "'Translation metrics')")
+        g.add_argument("--fid_real_dir", type=str, default=None, metavar="DIR",
+                       help="with --fid: score the model's A->B output against the real images in DIR instead")
+        g.add_argument("--inception_weights", type=str, default=None, metavar="PATH",
+                       help="with --fid: the FID Inception weights file; without it, torch's hub cache (where it is "
+                            "downloaded when missing)")
         # The model's dropout and the crop are test-time choices; a test image is used whole by default.
         parser.set_defaults(model="test")
         parser.set_defaults(load_size=parser.get_default("crop_size"))
@@ -62,6 +73,12 @@ class TestOptions(BaseOptions):
         super().validate(opt)
         _require(opt.num_test >= 0, f"--num_test must be >= 0, got {opt.num_test}")
         _require(opt.aspect_ratio > 0, f"--aspect_ratio must be > 0, got {opt.aspect_ratio}")
+        for flag in ("fid_real_dir", "inception_weights"):
+            _require(opt.fid or getattr(opt, flag) is None, f"--{flag} is an option of --fid: add --fid")
+        if opt.fid:
+            _require(fid.available(), f"--fid needs the torch-fidelity package: {fid.INSTALL_HINT}")
+            _require(opt.fid_real_dir is None or os.path.isdir(opt.fid_real_dir),
+                     f"--fid_real_dir {opt.fid_real_dir}: no such folder")
         if self.reads_data:  # test.py writes its results page there
             problem = folder_problem(opt.results_dir)
             _require(problem is None, f"--results_dir {opt.results_dir}: {problem}; choose another --results_dir")

@@ -16,8 +16,14 @@ from ..images import SRImage, write_image
 from ..util import save_image, tensor2im
 from .html import HTML
 
-__all__: List[str] = ["MetricsReport", "add_result_row", "metric_cell", "save_image_row", "save_images",
-                      "save_result_image", "write_metrics_report"]
+__all__: List[str] = ["MetricsReport", "add_result_row", "metric_cell", "result_image", "save_image_row",
+                      "save_images", "save_result_image", "write_metrics_report"]
+
+
+def result_image(webpage: HTML, source: str, label: str) -> str:
+    """`images/<stem>_<label>.png`, relative to the page: the file of `label` for the image at `source` (the page's
+    unique stem of it), as every writer here names it (and test.py --fid finds it)."""
+    return f"images/{webpage.names.stem(source)}_{label}.png"
 
 
 def save_images(
@@ -32,17 +38,15 @@ def save_images(
     `visuals[label]` is (N, C, H, W) in [-1, 1]; `image_paths[i]` names the source of sample i, whose stem is the
     page's (`webpage.names`: unique in the folder).
     """
-    image_dir = webpage.get_image_dir()
     for index, source in enumerate(image_paths):
-        stem = webpage.names.stem(source)
-        webpage.add_header(stem)
+        webpage.add_header(webpage.names.stem(source))
         ims, txts, links = [], [], []
         for label, batch in visuals.items():
-            name = f"{stem}_{label}.png"
-            save_image(tensor2im(batch[index]), os.path.join(image_dir, name), aspect_ratio=aspect_ratio)
-            ims.append(f"images/{name}")
+            name = result_image(webpage, source, label)
+            save_image(tensor2im(batch[index]), os.path.join(webpage.web_dir, name), aspect_ratio=aspect_ratio)
+            ims.append(name)
             txts.append(label)
-            links.append(f"images/{name}")
+            links.append(name)
         webpage.add_images(ims, txts, links, width=width)
 
 
@@ -53,16 +57,15 @@ def save_result_image(webpage: HTML, source: str, label: str, image: SRImage) ->
     With `add_result_row` the caller writes a row's images one at a time and lets each go once written, which
     bounds memory on large photos (four full-size x4 images of a 2000x1500 photo are 576 MB each as floats).
     """
-    name = f"{webpage.names.stem(source)}_{label}.png"
-    write_image(os.path.join(webpage.get_image_dir(), name), image)
-    return f"images/{name}"
+    name = result_image(webpage, source, label)
+    write_image(os.path.join(webpage.web_dir, name), image)
+    return name
 
 
 def add_result_row(webpage: HTML, source: str, cells: Sequence[Tuple[str, str]], width: int = 256) -> None:
     """The page row of the image at `source`: each (label, caption) shows `save_result_image`'s file of that label."""
-    stem = webpage.names.stem(source)
-    ims = [f"images/{stem}_{label}.png" for label, _ in cells]
-    webpage.add_header(stem)
+    ims = [result_image(webpage, source, label) for label, _ in cells]
+    webpage.add_header(webpage.names.stem(source))
     webpage.add_images(ims, [caption for _, caption in cells], ims, width=width)
 
 
@@ -95,26 +98,30 @@ def write_metrics_report(
     label: str = "image",
     cell: Callable[[str, float], str] = metric_cell,
     filename: str = "metrics.json",
+    rows_key: str = "images",
+    mean_row: bool = True,
 ) -> MetricsReport:
     """Add a per-image metrics table with a mean row to the page and write the same numbers as JSON beside it.
 
     `rows` are one mapping per image: `rows[i][label]` names the image, every other key is a metric (the keys
     of the first row, in its order, are the columns). The JSON (`<web_dir>/<filename>`) is `info`'s fields
-    first, then `mean`, `images` (the rows as given) and `count`, so a report is self-describing (e.g. the
-    scale and the protocol the metrics were measured with). The page is not saved here; test.py saves it last.
+    first, then `mean`, `images` (the rows as given; `rows_key` names them otherwise) and `count`, so a report
+    is self-describing (e.g. the scale and the protocol the metrics were measured with). `mean_row=False`
+    leaves the mean out of both, for rows that are not samples of one set (FID of each direction of a
+    CycleGAN). The page is not saved here; test.py saves it last.
     """
     if not rows:
         raise ValueError("write_metrics_report needs at least one row")
     keys = [k for k in rows[0] if k != label]
-    mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
+    mean = {k: sum(r[k] for r in rows) / len(rows) for k in keys} if mean_row else {}
 
     def cells(values: Mapping[str, float]) -> List[str]:
         return [cell(k, values[k]) for k in keys]
 
-    table = [[r[label], *cells(r)] for r in rows] + [["mean", *cells(mean)]]
+    table = [[r[label], *cells(r)] for r in rows] + ([["mean", *cells(mean)]] if mean_row else [])
     webpage.add_header(title)
     webpage.add_table([label, *keys], table)
-    report = {**info, "mean": mean, "images": list(rows), "count": len(rows)}
+    report = {**info, **({"mean": mean} if mean_row else {}), rows_key: list(rows), "count": len(rows)}
     path = os.path.join(webpage.web_dir, filename)
     atomic_write_text(path, json.dumps(report, indent=2) + "\n")
     return MetricsReport(path, mean)
