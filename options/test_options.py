@@ -32,6 +32,9 @@ class TestOptions(BaseOptions):
         g.add_argument("--phase", type=str, default="test", help="train, val, test, etc")
         g.add_argument("--eval", action="store_true", help="use eval mode during test time.")
         g.add_argument("--num_test", type=int, default=50, help="how many test images to run")
+        g.add_argument("--no_ema", action="store_true",
+                       help="load the generators' raw weights, not the moving average a run trained with --ema_decay "
+                            "saved beside them (<epoch>_net_G_ema.pth, used by default where present)")
         # The model's dropout and the crop are test-time choices; a test image is used whole by default.
         parser.set_defaults(model="test")
         parser.set_defaults(load_size=parser.get_default("crop_size"))
