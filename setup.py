@@ -31,7 +31,10 @@ setup(
     ],
     extras_require={
         "tensorboard": ["tensorboard>=2.12,<3"],
+        # --use_wandb (util/reports/wandb_display.py): wandb and its dependencies take about 90 MB.
+        "wandb": ["wandb>=0.17,<1"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
-        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3"],
+        "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
+                 "wandb>=0.17,<1"],
     },
 )
