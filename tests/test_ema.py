@@ -9,9 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Dict, List
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from PIL import Image
 
 from models import create_model, train_state
 from models.ema import GeneratorEMA
@@ -104,6 +106,30 @@ def test_no_average_by_default(tmp_path) -> None:
     assert model.ema.averages == {} and model.ema.state_dicts() == {}
     assert sorted(os.path.basename(p) for p in model.save_networks("latest")) == ["latest_net_D.pth",
                                                                                   "latest_net_G.pth"]
+
+
+def test_srgan_validates_the_average(tmp_path) -> None:
+    """With --ema_decay, validation scores the average (what test.py will load): the same PSNR/SSIM as a model
+    without one whose generator holds the average's weights, and other scores than the raw generator's."""
+    val = tmp_path / "val"
+    val.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(val / "0.png")
+    torch.manual_seed(0)
+    opt = train_opt(tmp_path, "srgan", "--norm", "batch", "--ema_decay", "0.5", "--val_dataroot", str(val))
+    model = create_model(opt)
+    model.setup(opt)
+    for seed in range(2):
+        model.set_input(_batch(seed, model="srgan"))
+        model.optimize_parameters()
+    scores = model.validate()
+    plain_opt = train_opt(tmp_path, "srgan", "--norm", "batch", "--val_dataroot", str(val))
+    plain = create_model(plain_opt)
+    plain.setup(plain_opt)
+    plain.netG.load_state_dict(model.ema.averages["G"].state_dict())
+    assert plain.validate() == scores
+    plain.netG.load_state_dict(model.netG.state_dict())
+    assert plain.validate()["psnr"] != scores["psnr"]
 
 
 # ---------------------------------------------------------------------------------------------- the save set
