@@ -30,7 +30,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -57,10 +57,11 @@ class GeneratorEMA:
     """Moving averages of some generators, each a frozen copy of its generator's module (so it can also run).
     Without generators (the default, and --ema_decay 0) it holds, saves and does nothing."""
 
-    def __init__(self, generators: Mapping[str, nn.Module] = {},
+    def __init__(self, generators: Optional[Mapping[str, nn.Module]] = None,
                  optimizers: Sequence[torch.optim.Optimizer] = (), decay: float = 0.0) -> None:
         """`generators`: {name: bare module}; `optimizers`: those whose steps move them (each generator is averaged
         after the steps of the optimisers that hold its parameters)."""
+        generators = generators or {}
         if generators and not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}")
         self.decay = decay
