@@ -6,8 +6,8 @@ data stream's seed, the random states of python, numpy and torch (CPU and CUDA),
 the network files of its save. Every value is a tensor or a plain Python value, so the file loads with
 `torch.load(..., weights_only=True)`.
 
-A save is a set of files (the state and `<label>_net_<name>.pth` for each label and network), and it must be
-all-or-nothing as a set. Files are renamed into place one at a time, so the state is the save's commit record:
+A save is a set of files (the state and `<label>_net_<name>.pth` for each label and network, the generators'
+averages `<name>_ema` included under --ema_decay: models/ema.py), and it must be all-or-nothing as a set. Files are renamed into place one at a time, so the state is the save's commit record:
 it is written first, and the network files after it are copies of its networks (for test.py and the
 reference). A kill or a full disk before the state is complete leaves the previous save whole (none of the new
 network files exists yet); one after it leaves a complete state whose missing or older network files the next
