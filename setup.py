@@ -34,8 +34,10 @@ setup(
         # FID / KID (scripts/eval_fid.py, test.py --fid; util/fid.py says why this library). 0.4.0 is the release
         # tested (tests/test_fid.py); an 86 KB pure-Python wheel whose dependencies are all required above.
         "metrics": ["torch-fidelity>=0.4,<0.5"],
+        # --use_wandb (util/reports/wandb_display.py): wandb and its dependencies take about 90 MB.
+        "wandb": ["wandb>=0.17,<1"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
         "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
-                 "torch-fidelity>=0.4,<0.5"],
+                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1"],
     },
 )

@@ -15,6 +15,7 @@ trains on its share of each batch and rank 0 alone logs, displays and saves; see
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -86,7 +87,8 @@ def train(opt, options: TrainOptions, world: distributed.World, argv: Sequence[s
             checkpoint.save(labels, at_epoch, at_position, total_iters)
         distributed.barrier()  # every rank continues (or exits) once the files are complete
 
-    with GracefulStop() as stop:
+    # The visualizer closes its live displays on the way out (a wandb run is marked failed if training raised).
+    with GracefulStop() as stop, visualizer if visualizer is not None else contextlib.nullcontext():
         for epoch in range(epoch, last_epoch + 1):
             epoch_start = iter_data_time = time.time()
             dataset.set_epoch(epoch, start=position)

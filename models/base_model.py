@@ -17,14 +17,12 @@ import torch
 import torch.nn as nn
 
 from util import distributed
-from util.errors import StorageError
-from util.fileio import atomic_save_torch
 from util.registry import Registry
 from util.reports.results import save_images
 
-from . import architecture, networks
+from . import architecture, ema, networks
 from .acceleration import Acceleration
-from .checkpoints import cpu_state_dict, load_into, load_state_dict_file, match_parameter_layout
+from .checkpoints import cpu_state_dict, load_into, load_state_dict_file, match_parameter_layout, save_network_file
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +71,7 @@ class BaseModel(ABC):
         self.scalers: List[Optional[torch.amp.GradScaler]] = []  # one per optimiser under --amp fp16
         # Frozen helper networks (e.g. a perceptual loss's VGG) that take the speed settings too.
         self.auxiliary_networks: List[nn.Module] = []
+        self.ema = ema.GeneratorEMA()  # --ema_decay's averages of the generators (models/ema.py); none by default
 
     # ------------------------------------------------------------------ options
     @staticmethod
@@ -158,12 +157,13 @@ class BaseModel(ABC):
         if self.isTrain:
             self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
             self.scalers = [self.accel.grad_scaler() for _ in self.optimizers]
-        if load_networks and (not self.isTrain or opt.continue_train):
-            self.load_networks(f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch)
+        label = (f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch) if load_networks else None
+        if label is not None and (not self.isTrain or opt.continue_train):
+            self.load_networks(label)
+        self.ema = ema.for_training(self, opt, label if self.isTrain and opt.continue_train else None)
         self.print_networks(opt.verbose)
-        for _, net in self.named_networks():
-            self.accel.prepare(networks.unwrap(net))
-        for net in self.auxiliary_networks:
+        bare = [networks.unwrap(net) for _, net in self.named_networks()]
+        for net in bare + self.auxiliary_networks + self.ema.networks():
             self.accel.prepare(net)
         if self.isTrain:
             for name, net in self.named_networks():
@@ -194,6 +194,7 @@ class BaseModel(ABC):
         else:
             scaler.step(optimizer)
             scaler.update()
+        self.ema.update(optimizer)  # after each step of a generator's optimiser (--ema_decay)
 
     def _scaler(self, optimizer: torch.optim.Optimizer) -> Optional[torch.amp.GradScaler]:
         if not self.scalers:
@@ -267,10 +268,15 @@ class BaseModel(ABC):
     def load_extra_state(self, state: Dict[str, Any]) -> None:
         """Restore what `extra_state` returned."""
 
+    def network_states(self) -> Dict[str, Dict[str, torch.Tensor]]:
+        """Each network's CPU state_dict by name, and under --ema_decay each generator's average ('G_ema')."""
+        states = {name: cpu_state_dict(net) for name, net in self.named_networks()}
+        return {**states, **self.ema.state_dicts()}
+
     def training_state(self) -> Dict[str, Any]:
         """Networks, optimisers, schedulers and extras, as tensors and plain values (see models.train_state)."""
         return {
-            "networks": {name: cpu_state_dict(net) for name, net in self.named_networks()},
+            "networks": self.network_states(),
             "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
             "schedulers": [scheduler.state_dict() for scheduler in self.schedulers],
             "scalers": [scaler.state_dict() if scaler is not None else {} for scaler in self.scalers],
@@ -281,6 +287,7 @@ class BaseModel(ABC):
         for name, net in self.named_networks():
             load_into(networks.unwrap(net), state["networks"][name], f"training state (network {name})",
                       self.shaping_options(name))
+        self.ema.load_training_state(state["networks"], self.shaping_options)
         for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(optimizer_state)
             match_parameter_layout(optimizer)
@@ -310,23 +317,16 @@ class BaseModel(ABC):
         return os.path.join(self.save_dir, f"{epoch}_net_{name}.pth")
 
     def save_networks(self, epoch: Union[int, str]) -> List[str]:
-        """Save each network as `<epoch>_net_<name>.pth`: a plain CPU state_dict, written atomically."""
+        """Save each of `network_states` as `<epoch>_net_<name>.pth`: a plain CPU state_dict, written atomically."""
         os.makedirs(self.save_dir, exist_ok=True)
-        paths = []
-        for name, net in self.named_networks():
-            path = self.network_path(epoch, name)
-            try:
-                atomic_save_torch(cpu_state_dict(net), path)
-            except OSError as e:
-                raise StorageError(f"{e}; free some space or choose another --checkpoints_dir "
-                                   f"(the previous checkpoint files are intact)") from e
-            paths.append(path)
-        return paths
+        return [save_network_file(state, self.network_path(epoch, name))
+                for name, state in self.network_states().items()]
 
     def load_networks(self, epoch: Union[int, str]) -> None:
-        """Load `<epoch>_net_<name>.pth` into each network (tensors only: `weights_only=True`)."""
+        """Load `<epoch>_net_<name>.pth` into each network (tensors only: `weights_only=True`); test.py loads a
+        generator's average `<epoch>_net_<name>_ema.pth` instead where there is one (models/ema.py)."""
         for name, net in self.named_networks():
-            path = self.network_path(epoch, name)
+            path = ema.inference_file(self, epoch, name)
             state = load_state_dict_file(path)
             load_into(networks.unwrap(net), state, path, self.shaping_options(name))
             logger.info("loaded %s", path)

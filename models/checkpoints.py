@@ -12,8 +12,8 @@ from typing import Dict, Sequence
 import torch
 import torch.nn as nn
 
-from util.errors import CheckpointError
-from util.fileio import load_torch_weights_only
+from util.errors import CheckpointError, StorageError
+from util.fileio import atomic_save_torch, load_torch_weights_only
 
 from .init import unwrap
 
@@ -42,6 +42,17 @@ def cpu_state_dict(net: nn.Module) -> "OrderedDict[str, torch.Tensor]":
         (k, v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)) for k, v in state.items())
     cpu_state._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
     return cpu_state
+
+
+def save_network_file(state: object, path: str,
+                      intact: str = "the previous checkpoint files are intact") -> str:
+    """Write `state` to `path` atomically; return `path`. A full disk or a read-only folder is a StorageError
+    that says what is still safe (`intact`)."""
+    try:
+        atomic_save_torch(state, path)
+    except OSError as e:
+        raise StorageError(f"{e}; free some space or choose another --checkpoints_dir ({intact})") from e
+    return path
 
 
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from typing import Any, ContextManager, Dict, List, Optional
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from util.errors import OptionError
@@ -259,15 +260,17 @@ class SRGANModel(BaseModel):
         self.step(self.optimizer_G)
 
     def validate(self) -> Dict[str, float]:
-        """Mean PSNR/SSIM (Y channel, `scale` border) of the generator on --val_dataroot's HR images."""
+        """Mean PSNR/SSIM (Y channel, `scale` border) of the generator on --val_dataroot's HR images; under
+        --ema_decay, of its average (the weights test.py uses, as BasicSR validates)."""
         if not self.opt.val_dataroot:
             return {}
         if self._val_images is None:
             self._val_images = [modcrop(read_image(p), self.scale) for p in make_dataset(self.opt.val_dataroot)]
+        net = self.ema.averages.get("G", networks.unwrap(self.netG))
         was_training = self.netG.training
         self.netG.eval()
         with self.accel.varying_input_sizes():  # photos and edge tiles of many sizes: no cuDNN re-tuning
-            scores = [sr_metrics(self._upscale(bicubic_downscale(hr, self.scale)).pixels, hr.pixels,
+            scores = [sr_metrics(self._upscale(bicubic_downscale(hr, self.scale), net).pixels, hr.pixels,
                                  border=self.scale) for hr in self._val_images]
         self.netG.train(was_training)
         return {key: sum(s[key] for s in scores) / len(scores) for key in ("psnr", "ssim")}
@@ -277,11 +280,11 @@ class SRGANModel(BaseModel):
         """Training crops have one size; test images, validation images and their edge tiles have any."""
         return self.isTrain and super().fixed_input_size()
 
-    def _upscale(self, lr: SRImage) -> SRImage:
-        """`lr` upscaled tile by tile (--tile, --tile_pad), as test.py and validation both do; an image of more
-        than 8 bits in fp32 (`_precision_for`)."""
+    def _upscale(self, lr: SRImage, net: Optional[nn.Module] = None) -> SRImage:
+        """`lr` upscaled tile by tile (--tile, --tile_pad) by `net` (default: the generator), as test.py and
+        validation both do; an image of more than 8 bits in fp32 (`_precision_for`)."""
         with self.inference_context(), self._precision_for(lr):
-            return super_resolve(networks.unwrap(self.netG), lr, self.scale, self.opt.tile, self.opt.tile_pad,
+            return super_resolve(net if net is not None else networks.unwrap(self.netG), lr, self.scale, self.opt.tile, self.opt.tile_pad,
                                  self.device, edge_pad=self.opt.edge_pad)
 
     def _precision_for(self, lr: SRImage) -> ContextManager[Any]:

@@ -6,8 +6,8 @@ data stream's seed, the random states of python, numpy and torch (CPU and CUDA),
 the network files of its save. Every value is a tensor or a plain Python value, so the file loads with
 `torch.load(..., weights_only=True)`.
 
-A save is a set of files (the state and `<label>_net_<name>.pth` for each label and network), and it must be
-all-or-nothing as a set. Files are renamed into place one at a time, so the state is the save's commit record:
+A save is a set of files (the state and `<label>_net_<name>.pth` for each label and network, the generators'
+averages `<name>_ema` included under --ema_decay: models/ema.py), and it must be all-or-nothing as a set. Files are renamed into place one at a time, so the state is the save's commit record:
 it is written first, and the network files after it are copies of its networks (for test.py and the
 reference). A kill or a full disk before the state is complete leaves the previous save whole (none of the new
 network files exists yet); one after it leaves a complete state whose missing or older network files the next
@@ -26,9 +26,12 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from util.errors import CheckpointError, OptionError, StorageError
+from util.errors import CheckpointError, OptionError
 from util import distributed
-from util.fileio import atomic_save_torch, load_torch_weights_only, remove_stale_temp_files
+from util.fileio import load_torch_weights_only, remove_stale_temp_files
+
+from .checkpoints import save_network_file
+from .ema import stale_average_files
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +67,7 @@ def restore_rng(state: Mapping[str, Any]) -> None:
 def save(save_dir: str, state: Dict[str, Any]) -> str:
     """Write the state file atomically: the commit point of a save. A full disk or a read-only folder is a
     StorageError, and the previous save is then still whole (its state and its network files)."""
-    path = state_path(save_dir)
-    try:
-        atomic_save_torch({"format_version": FORMAT_VERSION, **state}, path)
-    except OSError as e:
-        raise StorageError(f"{e}; free some space or choose another --checkpoints_dir "
-                           f"(the previous checkpoint files are intact)") from e
-    return path
+    return save_network_file({"format_version": FORMAT_VERSION, **state}, state_path(save_dir))
 
 
 def _network_files(state: Mapping[str, Any], save_dir: str) -> Dict[str, str]:
@@ -90,14 +87,10 @@ def write_network_files(save_dir: str, state: Mapping[str, Any], names: Optional
     for file_name, name in _network_files(state, save_dir).items():
         if names is not None and file_name not in names:
             continue
-        path = os.path.join(save_dir, file_name)
-        try:
-            atomic_save_torch(state["networks"][name], path)
-        except OSError as e:
-            raise StorageError(f"{e}; free some space or choose another --checkpoints_dir (the training state "
-                               f"{state_path(save_dir)} is complete: --continue_train resumes from it and writes "
-                               f"this file again)") from e
-        written.append(path)
+        written.append(save_network_file(
+            state["networks"][name], os.path.join(save_dir, file_name),
+            f"the training state {state_path(save_dir)} is complete: --continue_train resumes from it and writes "
+            f"this file again"))
     return written
 
 
@@ -155,10 +148,15 @@ class Checkpointer:
         'latest', 5), then those files."""
         model = self.model
         os.makedirs(model.save_dir, exist_ok=True)
+        training_state = model.training_state()  # its networks: the model's and their averages (--ema_decay)
         files = {os.path.basename(model.network_path(label, name)): name
-                 for label in labels for name in model.model_names}
+                 for label in labels for name in training_state["networks"]}
+        # Before the commit: the previous state lists any average removed here, and a resume writes it again.
+        for path in stale_average_files(model.network_path, labels, training_state["networks"]):
+            os.remove(path)
+            logger.info("removed %s: this run keeps no average of its generator (--ema_decay 0)", path)
         state = {
-            **model.training_state(),
+            **training_state,
             "epoch": epoch, "position": position, "total_iters": total_iters,
             "data_seed": self.loader.base_seed,
             "rng": capture_rng(),

@@ -156,8 +156,11 @@ class BaseOptions:
         g.add_argument("--verbose", action="store_true", help="if specified, print more debugging information")
         g.add_argument("--suffix", type=str, default="",
                        help="customized suffix: opt.name = opt.name + suffix, e.g. {model}_{netG}_size{load_size}")
-        g.add_argument("--use_wandb", action="store_true", help="not supported; kept so the flag is recognised")
-        g.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix", help="not supported")
+        g.add_argument("--use_wandb", action="store_true",
+                       help="train.py: also log losses, images and validation metrics to Weights & Biases (needs the "
+                            "wandb package; WANDB_MODE=offline keeps the run on disk)")
+        g.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix",
+                       help="the Weights & Biases project of --use_wandb")
         return parser
 
     # ------------------------------------------------------------------ parsing
@@ -290,8 +293,8 @@ def validate_common(opt: Options, reads_data: bool = True) -> None:
     for flag, value in vars(opt).items():
         if flag.startswith("lambda_") and isinstance(value, (int, float)):
             _require(value >= 0 and math.isfinite(value), f"--{flag} must be a finite number >= 0, got {value}")
-    _require(not opt.use_wandb, "--use_wandb: Weights & Biases logging is not supported by this toolkit; "
-                                "remove the flag (losses are in loss_log.txt and the visdom dashboard)")
+    _require(opt.isTrain or not opt.use_wandb, "--use_wandb logs training runs (train.py); test.py writes its "
+                                               "results to the HTML page: remove the flag")
     if opt.preprocess in ("resize_and_crop", "scale_width_and_crop"):
         _require(opt.crop_size <= opt.load_size,
                  f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: the crop is taken from "

@@ -43,6 +43,9 @@ class TestOptions(BaseOptions):
         g.add_argument("--inception_weights", type=str, default=None, metavar="PATH",
                        help="with --fid: the FID Inception weights file; without it, torch's hub cache (where it is "
                             "downloaded when missing)")
+        g.add_argument("--no_ema", action="store_true",
+                       help="load the generators' raw weights, not the moving average a run trained with --ema_decay "
+                            "saved beside them (<epoch>_net_G_ema.pth, used by default where present)")
         # The model's dropout and the crop are test-time choices; a test image is used whole by default.
         parser.set_defaults(model="test")
         parser.set_defaults(load_size=parser.get_default("crop_size"))

@@ -54,6 +54,9 @@ class TrainOptions(BaseOptions):
         g.add_argument("--lr_policy", type=str, default="linear", choices=networks.LR_POLICIES.names(),
                        help="learning rate policy")
         g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters iterations")
+        g.add_argument("--ema_decay", type=float, default=0.0,
+                       help="keep an exponential moving average of the generators' weights with this decay (e.g. "
+                            "0.999, as Real-ESRGAN), saved as <epoch>_net_G_ema.pth and used by test.py; 0: off")
         return parser
 
     def validate(self, opt: Options) -> None:
@@ -66,6 +69,7 @@ class TrainOptions(BaseOptions):
         _require(opt.n_epochs + opt.n_epochs_decay >= 1, "--n_epochs + --n_epochs_decay must be >= 1")
         _require(opt.lr > 0, f"--lr must be > 0, got {opt.lr}")
         _require(0 <= opt.beta1 < 1, f"--beta1 must be in [0, 1), got {opt.beta1}")
+        _require(0 <= opt.ema_decay < 1, f"--ema_decay must be in [0, 1) (0: no average), got {opt.ema_decay}")
         # With several processes the first discriminator backward would crash; in one, syncbatch is plain batch
         # norm, so the combination is refused everywhere rather than only once the run is scaled out.
         _require(not (opt.norm == "syncbatch" and opt.gan_mode == "wgangp"),
@@ -75,5 +79,7 @@ class TrainOptions(BaseOptions):
         _require(not opt.use_tensorboard or importlib.util.find_spec("tensorboard") is not None,
                  "--use_tensorboard needs the tensorboard package: pip install tensorboard "
                  "(or pip install -e .[tensorboard])")
+        _require(not opt.use_wandb or importlib.util.find_spec("wandb") is not None,
+                 "--use_wandb needs the wandb package: pip install wandb (or pip install -e .[wandb])")
         if not 1 <= opt.display_port <= 65535:
             raise OptionError(f"--display_port must be in 1..65535, got {opt.display_port}")

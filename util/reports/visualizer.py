@@ -1,4 +1,5 @@
-"""Training feedback: the loss log, the per-epoch HTML page of images and the optional visdom display.
+"""Training feedback: the loss log, the per-epoch HTML page of images and the optional live displays (visdom,
+TensorBoard, Weights & Biases).
 
 Output locations and formats match the reference (`<checkpoints_dir>/<name>/loss_log.txt`,
 `<checkpoints_dir>/<name>/web/index.html`, `web/images/epoch%.3d_<label>.png`), so existing scripts that
@@ -18,6 +19,7 @@ from .history import LossHistory, record
 from .html import HTML
 from .tensorboard_display import TensorBoardDisplay
 from .visdom_display import VisdomDisplay
+from .wandb_display import WandbDisplay
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,10 @@ class Visualizer:
         self.tensorboard: Optional[TensorBoardDisplay] = None
         if getattr(opt, "use_tensorboard", False):
             self.tensorboard = TensorBoardDisplay(os.path.join(expr_dir, "tensorboard"), int(opt.display_ncols))
+        self.wandb: Optional[WandbDisplay] = None
+        if getattr(opt, "use_wandb", False):
+            config = opt.plain_dict() if hasattr(opt, "plain_dict") else dict(vars(opt))
+            self.wandb = WandbDisplay(opt.wandb_project_name, self.name, config, expr_dir, int(opt.display_ncols))
         self.web_dir = os.path.join(expr_dir, "web")
         self.img_dir = os.path.join(self.web_dir, "images")
         if self.use_html:
@@ -71,6 +77,19 @@ class Visualizer:
             now = time.strftime("%c")
             with open(self.log_name, "a", encoding="utf-8") as log_file:
                 log_file.write("================ Training Loss (%s) ================\n" % now)
+
+    def __enter__(self) -> "Visualizer":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(failed=exc_type is not None)
+
+    def close(self, failed: bool = False) -> None:
+        """Finish the live displays that need it (the wandb run; `failed`: training raised)."""
+        if self.wandb is not None:
+            self.wandb.close(exit_code=1 if failed else 0)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
     def reset(self) -> None:
         """Mark the start of a new epoch: the next `display_current_results` saves images again."""
@@ -90,6 +109,8 @@ class Visualizer:
             self.display.show_images(visuals, epoch)
         if self.tensorboard is not None and step is not None:
             self.tensorboard.add_visuals(visuals, step)
+        if self.wandb is not None and step is not None:
+            self.wandb.add_visuals(visuals, step)
 
         if self.use_html and (save_result or not self.saved):
             self.saved = True
@@ -118,8 +139,8 @@ class Visualizer:
     def plot_current_losses(
         self, epoch: int, counter_ratio: float, losses: Mapping[str, float], step: Optional[int] = None
     ) -> None:
-        """Record the losses at `epoch + counter_ratio` and redraw the visdom loss plot (if on); TensorBoard
-        gets them at `step` (training images seen).
+        """Record the losses at `epoch + counter_ratio` and redraw the visdom loss plot (if on); TensorBoard and
+        wandb get them at `step` (training images seen).
 
         The legend is fixed by the first call, like the reference; later calls must report the same names.
         """
@@ -128,10 +149,12 @@ class Visualizer:
             self.display.plot_losses(self.history)
         if self.tensorboard is not None and step is not None:
             self.tensorboard.add_losses(losses, step)
+        if self.wandb is not None and step is not None:
+            self.wandb.add_losses(losses, step)
 
     def plot_current_metrics(self, epoch: int, metrics: Mapping[str, float], elapsed: Optional[float] = None) -> None:
-        """Validation metrics of an epoch (e.g. PSNR/SSIM) to the log, `metrics_log.txt`, visdom's metrics window
-        and TensorBoard; `elapsed` is the training time so far in seconds (for curves against time)."""
+        """Validation metrics of an epoch (e.g. PSNR/SSIM) to the log, `metrics_log.txt`, visdom's metrics window,
+        TensorBoard and wandb; `elapsed` is the training time so far in seconds (for curves against time)."""
         message = f"(epoch: {epoch}, elapsed: {elapsed if elapsed is not None else float('nan'):.1f} s)" + "".join(
             f" {k}: {float(v):.4f}" for k, v in metrics.items())
         logger.info("validation %s", message)
@@ -144,6 +167,8 @@ class Visualizer:
             self.display.plot_metrics(self.metric_history)
         if self.tensorboard is not None:
             self.tensorboard.add_metrics(metrics, epoch)
+        if self.wandb is not None:
+            self.wandb.add_metrics(metrics, epoch)
 
     def print_current_losses(
         self, epoch: int, iters: int, losses: Mapping[str, float], t_comp: float, t_data: float
