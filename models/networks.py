@@ -19,6 +19,7 @@ from . import srgan_discriminator as _srgan_discriminator  # noqa: F401  (regist
 from . import srresnet as _srresnet  # noqa: F401  (registers srresnet)
 from . import srvgg as _srvgg  # noqa: F401  (registers srvgg)
 from . import unet as _unet  # noqa: F401  (registers unet_256, unet_128)
+from . import unet_discriminator as _unet_discriminator  # noqa: F401  (registers unet_sn)
 from . import architecture
 from .architecture import Tiny
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator

@@ -14,16 +14,21 @@ install time instead of failing later inside test.py.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections import OrderedDict
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import torch
+import torch.nn as nn
 
 from util.download import SRModelEntry
 from util.errors import CheckpointError
+from util.fileio import file_problem
 
 from . import architecture, networks
+from .checkpoints import load_into, load_state_dict_file
+from .ema import ema_name
 
 # The wrapper keys BasicSR writes, in the order Real-ESRGAN's inference reads them.
 WRAPPER_KEYS = ("params_ema", "params")
@@ -79,6 +84,15 @@ def unwrap(loaded: object, source: str) -> Mapping[str, Any]:
     return loaded
 
 
+def published_state(loaded: object, netG: str, source: str) -> Mapping[str, Any]:
+    """The state_dict of generator `netG` in what torch.load returned from a published or toolkit file: out of
+    its wrapper (`unwrap`), with the original ESRGAN key names converted where `netG` is rrdbnet."""
+    state = unwrap(loaded, source)
+    if netG == "rrdbnet" and any(marker in state for marker in _ESRGAN_MARKERS):
+        state = convert_esrgan_keys(state)
+    return state
+
+
 def _options_namespace(entry: SRModelEntry) -> argparse.Namespace:
     """The options the entry's network is built from: the architecture's own defaults, then the entry's."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -128,12 +142,55 @@ def to_toolkit_state_dict(loaded: object, entry: SRModelEntry, source: str) -> "
     The converter `util.download.install_sr_model` takes. Tensors are kept as published (dtype included):
     loading copies them into the network's own parameters.
     """
-    state = unwrap(loaded, source)
-    if entry.netG == "rrdbnet" and any(marker in state for marker in _ESRGAN_MARKERS):
-        state = convert_esrgan_keys(state)
+    state = published_state(loaded, entry.netG, source)
     shapes = expected_shapes(entry)
     problem = first_mismatch(state, shapes)
     if problem is not None:
         raise CheckpointError(f"{source} does not have the layout of {entry.name}: {problem}; expected "
                               f"{describe_layout(entry, shapes)}")
     return OrderedDict((key, state[key].detach().contiguous()) for key in shapes)
+
+
+# What --pretrained_G reads in a checkpoint folder (a zoo install or a training run), first found first: the
+# generator's average where one was saved (Real-ESRGAN starts its GAN stage from Real-ESRNet's `params_ema`), else
+# the generator itself.
+PRETRAINED_FILES = (f"latest_net_{ema_name('G')}.pth", "latest_net_G.pth")
+
+
+def pretrained_generator_file(path: str) -> str:
+    """The generator file `--pretrained_G path` names: `path` itself, or in a checkpoint folder the first of
+    PRETRAINED_FILES; raises CheckpointError saying what is missing."""
+    if os.path.isdir(path):
+        for name in PRETRAINED_FILES:
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise CheckpointError(f"{path} is a folder without {' or '.join(PRETRAINED_FILES)}: name the checkpoint "
+                              f"file, or install a zoo model (scripts/download.py model sr NAME)")
+    problem = file_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"{path} {problem}")
+    return path
+
+
+def load_pretrained_generator(net: nn.Module, path: str, netG: str, options: Sequence[str] = ()) -> str:
+    """Load `--pretrained_G path` (a file or checkpoint folder: `pretrained_generator_file`) strictly into the bare
+    generator `net` (--netG `netG`); return the file read.
+
+    The file may be the toolkit's (a training run, an installed zoo model) or the publisher's as downloaded: a
+    BasicSR / Real-ESRGAN `params_ema` / `params` wrapper, or the original ESRGAN key names, go through the same
+    conversion as installing (`published_state`). A file that does not fit raises CheckpointError naming its first
+    mismatched key, in the network's order, and the options that shape the network.
+    """
+    file = pretrained_generator_file(path)
+    state = published_state(load_state_dict_file(file), netG, file)
+    try:
+        load_into(net, dict(state), file, options)
+    except CheckpointError as e:
+        shapes = OrderedDict((key, tuple(value.shape)) for key, value in net.state_dict().items())
+        problem = first_mismatch(state, shapes)
+        if problem is None:
+            raise
+        hint = ", ".join(f"--{option}" for option in options) or "the network's options"
+        raise CheckpointError(f"--pretrained_G {file} does not fit --netG {netG} as the options build it: {problem} "
+                              f"(the network has {len(shapes)} tensors from {next(iter(shapes))}); check {hint}") from e
+    return file

@@ -5,7 +5,7 @@ BasicSR layouts); --scale takes the factors the chosen generator can make (its r
 
 Training has two stages, as in the paper:
   1. SRResNet: the generator alone with the pixel MSE, or L1 with `--pixel_loss l1` (`--pretrain_epochs N`, or
-     `--pretrained_G PATH` to start from a trained SRResNet checkpoint);
+     `--pretrained_G PATH` to start from a trained checkpoint, an SR zoo model or a published file);
   2. adversarial: content loss (`--lambda_pixel` * MSE + `--lambda_perceptual` * VGG19 feature MSE) plus
      `--lambda_adv` * GANLoss, against the SRGAN discriminator.
 The paper's settings are the defaults of stage 2: VGG phi_5,4 with the features rescaled by 1/12.75 (a
@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from util.errors import OptionError
+from util.errors import CheckpointError, OptionError
 from util.fileio import file_problem
 from util.images import (SRImage, bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image,
                          sr_metrics)
@@ -39,7 +39,7 @@ from util.reports.results import add_result_row, save_result_image, write_metric
 
 from . import architecture, networks
 from .base_model import MODELS, BaseModel
-from .checkpoints import load_into, load_state_dict_file
+from .published_weights import load_pretrained_generator, pretrained_generator_file
 from .perceptual import VGG_LAYER_NAMES, PerceptualLoss
 from .sr_inference import MAX_EXACT_PAD, default_tile_pad, super_resolve
 
@@ -108,7 +108,9 @@ class SRGANModel(BaseModel):
             g.add_argument("--pretrain_epochs", type=int, default=0,
                            help="first train the generator alone with the pixel MSE for this many epochs (SRResNet)")
             g.add_argument("--pretrained_G", type=str, default=None,
-                           help="start the generator from this SRResNet checkpoint (a net_G .pth file)")
+                           help="start the generator from these weights (fine-tuning): a net_G .pth file, a "
+                                "checkpoint folder (its latest_net_G_ema.pth, else latest_net_G.pth; e.g. an SR "
+                                "zoo install), or a publisher's file as downloaded (params_ema / params, ESRGAN keys)")
             g.add_argument("--d_noise_std", type=float, default=0.0,
                            help="std of Gaussian noise added to the discriminator's inputs (images in [-1, 1])")
             g.add_argument("--d_noise_decay", type=float, default=1.0,
@@ -155,10 +157,13 @@ class SRGANModel(BaseModel):
         require(opt.d_noise_std >= 0, f"--d_noise_std must be >= 0, got {opt.d_noise_std}")
         require(0 < opt.d_noise_decay <= 1, f"--d_noise_decay must be in (0, 1], got {opt.d_noise_decay}")
         require(0 < opt.real_label <= 1, f"--real_label must be in (0, 1], got {opt.real_label}")
-        for flag in ("pretrained_G", "vgg_weights"):
-            path = getattr(opt, flag)
-            problem = None if path is None else file_problem(path)
-            require(problem is None, f"--{flag} {path}: {problem}")
+        problem = None if opt.vgg_weights is None else file_problem(opt.vgg_weights)
+        require(problem is None, f"--vgg_weights {opt.vgg_weights}: {problem}")
+        if opt.pretrained_G is not None:
+            try:
+                pretrained_generator_file(opt.pretrained_G)
+            except CheckpointError as e:
+                raise OptionError(f"--pretrained_G: {e}") from e
         require(opt.val_dataroot is None or os.path.isdir(opt.val_dataroot),
                 f"--val_dataroot {opt.val_dataroot}: no such folder")
 
@@ -188,9 +193,9 @@ class SRGANModel(BaseModel):
         if not self.isTrain:
             return
         if opt.pretrained_G:
-            load_into(networks.unwrap(self.netG), load_state_dict_file(opt.pretrained_G), opt.pretrained_G,
-                      self.shaping_options("G"))
-            logger.info("generator initialised from %s", opt.pretrained_G)
+            source = load_pretrained_generator(networks.unwrap(self.netG), opt.pretrained_G, opt.netG,
+                                               self.shaping_options("G"))
+            logger.info("generator initialised from %s", source)
         self.loss_names = ["G_pixel", "G_perceptual", "G_GAN", "D_real", "D_fake"]
         self.netD = networks.define_D(opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D, opt.norm, opt.init_type,
                                       opt.init_gain, self.gpu_ids, **networks.discriminator_kwargs(opt))

@@ -78,12 +78,14 @@ EXPECTED_SIZE_DIVISOR = _Measured(_divisor_of_sides_taken)
 
 def _layer_arithmetic_shape(net: nn.Module, side: int) -> Tuple[int, ...]:
     """Output shape (without the batch) of a feed-forward network on a side x side input, from its layers'
-    hyper-parameters alone: convolutions (k, s, p, d), adaptive pooling, flattening and linear layers."""
+    hyper-parameters alone: convolutions (k, s, p, d), upsampling, adaptive pooling, flattening and linear layers."""
     channels, flat = 0, None
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             (k, _), (s, _), (p, _), (d, _) = m.kernel_size, m.stride, m.padding, m.dilation
             side, channels = (side + 2 * p - d * (k - 1) - 1) // s + 1, m.out_channels
+        elif isinstance(m, nn.Upsample):  # a U-Net decoder's (unet_sn), registered in the order it runs
+            side = int(side * m.scale_factor)
         elif isinstance(m, nn.AdaptiveAvgPool2d):
             side = m.output_size if isinstance(m.output_size, int) else m.output_size[0]
         elif isinstance(m, nn.Flatten):
