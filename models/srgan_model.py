@@ -6,8 +6,9 @@ BasicSR layouts); --scale takes the factors the chosen generator can make (its r
 Training has two stages, as in the paper:
   1. SRResNet: the generator alone with the pixel MSE, or L1 with `--pixel_loss l1` (`--pretrain_epochs N`, or
      `--pretrained_G PATH` to start from a trained SRResNet checkpoint);
-  2. adversarial: content loss (`--lambda_pixel` * MSE + `--lambda_perceptual` * VGG19 feature MSE) plus
-     `--lambda_adv` * GANLoss, against the SRGAN discriminator.
+  2. adversarial: content loss (`--lambda_pixel` * pixel loss + `--lambda_perceptual` * VGG19 feature loss, one
+     layer or several, optionally against unsharp-masked targets: models/sr_losses.py) plus `--lambda_adv` *
+     GANLoss (`--gan_mode ragan`: ESRGAN's relativistic one), against the SRGAN discriminator.
 The paper's settings are the defaults of stage 2: VGG phi_5,4 with the features rescaled by 1/12.75 (a
 weight of 1/12.75^2 = 0.006 on the feature MSE), 1e-3 adversarial, no pixel term, the vanilla GAN loss,
 Adam(1e-4, 0.9, 0.999). Options for the usual stabilisers: Gaussian noise on the discriminator's inputs

@@ -408,3 +408,11 @@ def test_srgan_real_esrgan_losses_train(tmp_path, vgg22_file) -> None:
     assert model.loss_G_perceptual.item() == pytest.approx(expected_percep.item(), rel=1e-5)
     assert all(math.isfinite(v) for v in model.get_current_losses().values())
     assert all(not torch.equal(a, b) for a, b in zip(g_before, model.netG.parameters()))
+
+
+def test_usm_targets_stay_float32_under_autocast() -> None:
+    content = ContentLoss("l1", None, "pixel")
+    _, hr = _images()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pixel_target, perceptual_target = content.targets(hr)
+    assert torch.equal(pixel_target, UnsharpMask()(hr)) and perceptual_target is hr
