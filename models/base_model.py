@@ -363,8 +363,7 @@ class BaseModel(ABC):
         `--gan_mode wgangp` (the critic is not Lipschitz without it).
         """
         criterion = criterion if criterion is not None else self.criterionGAN
-        loss_real = criterion(netD(real), True)
-        loss_fake = criterion(netD(fake.detach()), False)
+        loss_real, loss_fake = criterion.pair(netD(real), netD(fake.detach()))  # relativistic or each to its label
         loss_D = (loss_real + loss_fake) * 0.5
         if criterion.gan_mode == "wgangp":
             # In float32: the penalty differentiates D's gradient, which fp16 would overflow unscaled.

@@ -102,8 +102,8 @@ class CycleGANModel(BaseModel):
                 self.loss_idt_B = self.criterionIdt(self.idt_B, self.real_A) * lambda_A * lambda_idt
             else:
                 self.loss_idt_A = self.loss_idt_B = torch.zeros((), device=self.device)
-            self.loss_G_A = self.criterionGAN(self.netD_A(self.fake_B), True, for_discriminator=False)
-            self.loss_G_B = self.criterionGAN(self.netD_B(self.fake_A), True, for_discriminator=False)
+            self.loss_G_A = self.criterionGAN.generator_loss(self.netD_A, self.fake_B, self.real_B)
+            self.loss_G_B = self.criterionGAN.generator_loss(self.netD_B, self.fake_A, self.real_A)
             self.loss_cycle_A = self.criterionCycle(self.rec_A, self.real_A) * lambda_A
             self.loss_cycle_B = self.criterionCycle(self.rec_B, self.real_B) * lambda_B
             self.loss_G = (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B

@@ -4,6 +4,11 @@
 should be judged real. Discriminators end without a sigmoid, so `vanilla` uses BCE-with-logits. A mode whose
 generator term is not "judge the fake as real" (hinge) registers that term as its `generator` metadata; the
 generator's call passes `for_discriminator=False` to get it.
+
+A *relativistic* mode (registered with `relativistic=True`; `ragan`) judges each prediction against the mean of
+the other kind's, so its loss needs D's outputs on the real and on the fake batch together: models get D's two
+terms from `GANLoss.pair` and G's adversarial term from `GANLoss.generator_loss`, which every mode answers, so a
+model's code is one path whatever the mode (and the other modes' values are what they were).
 """
 from __future__ import annotations
 
@@ -44,6 +49,12 @@ def _wgangp(prediction: torch.Tensor, target_is_real: bool, real_label: float, f
     return -prediction.mean() if target_is_real else prediction.mean()
 
 
+# Relativistic average GAN (Jolicoeur-Martineau 2018; ESRGAN, Wang et al. 2018): D_ra(x_r, x_f) =
+# sigmoid(C(x_r) - mean C(x_f)). Its criterion is vanilla's cross-entropy applied to such relativistic logits, which
+# `GANLoss.pair` forms; the constant is the same function so that the two cannot drift apart.
+GAN_MODES.add("ragan", _vanilla, relativistic=True)
+
+
 def _hinge_generator(prediction: torch.Tensor) -> torch.Tensor:
     """G's hinge term: raise D's score of the fakes without a margin, -mean(D(G(x)))."""
     return -prediction.mean()
@@ -69,6 +80,8 @@ class GANLoss(nn.Module):
         super().__init__()
         self.gan_mode = gan_mode
         self._criterion = GAN_MODES.get(gan_mode)
+        # Whether the loss compares D's real and fake outputs with each other (`pair`), not each with a label.
+        self.relativistic: bool = bool(GAN_MODES.meta(gan_mode).get("relativistic", False))
         # G's own term where the mode has one (hinge); None: G's term is D's term for "real".
         self._generator_criterion: Optional[Callable[[torch.Tensor], torch.Tensor]] = GAN_MODES.meta(gan_mode).get(
             "generator")
@@ -84,7 +97,8 @@ class GANLoss(nn.Module):
 
         `for_discriminator=False` marks the generator's adversarial term, where D's output on fakes should be
         judged real (`target_is_real` True): hinge then gives -mean(prediction); the other modes have one
-        formula for both players.
+        formula for both players. In a relativistic mode `prediction` must already be relativistic logits;
+        models call `pair` and `generator_loss`, which form them.
         """
         if not for_discriminator:
             if not target_is_real:
@@ -92,6 +106,44 @@ class GANLoss(nn.Module):
             if self._generator_criterion is not None:
                 return self._generator_criterion(prediction)
         return self._criterion(prediction, target_is_real, self.real_value, self.fake_value)
+
+    def pair(self, pred_real: torch.Tensor, pred_fake: torch.Tensor,
+             for_discriminator: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(real term, fake term) of a loss over D's outputs on a real and a fake batch (same shapes).
+
+        Discriminator, every mode: (loss of `pred_real` judged real, loss of `pred_fake` judged fake); D's loss is
+        their mean. A relativistic mode judges the logits `pred_real - mean(pred_fake)` and `pred_fake -
+        mean(pred_real)` instead, and for the generator (`for_discriminator=False`) swaps the targets: real judged
+        fake, fake judged real (ESRGAN eq. 2); G's loss is again their mean (`generator_loss`). Gradients flow
+        through both predictions and both means (the paper's formula); detach an input to stop them.
+        The non-relativistic modes have no generator term over real predictions: use `generator_loss`.
+        """
+        if not self.relativistic:
+            if not for_discriminator:
+                raise ValueError(f"--gan_mode {self.gan_mode}: the generator's term judges only the fakes; "
+                                 f"call generator_loss")
+            return self(pred_real, True), self(pred_fake, False)
+        real_logits = pred_real - pred_fake.mean()  # (N, ...) how much more real than the average fake
+        fake_logits = pred_fake - pred_real.mean()
+        real_is_real = for_discriminator
+        return self(real_logits, real_is_real), self(fake_logits, not real_is_real)
+
+    def generator_loss(self, netD: nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """G's adversarial term for `fake` (D's input, with G's graph), `real` the matching real input.
+
+        Non-relativistic modes: `self(netD(fake), True, for_discriminator=False)`, and `real` is not used (D does
+        not see it). Relativistic modes: the mean of `pair(D(real), D(fake), for_discriminator=False)`, with D(real)
+        recomputed by the current D without a graph (G cannot change it; as BasicSR's ESRGAN), after D(fake). D
+        must be in the state the caller wants for both calls (a BatchNorm D in training mode updates its running
+        statistics with each).
+        """
+        pred_fake = netD(fake)
+        if not self.relativistic:
+            return self(pred_fake, True, for_discriminator=False)
+        with torch.no_grad():
+            pred_real = netD(real)
+        real_term, fake_term = self.pair(pred_real, pred_fake, for_discriminator=False)
+        return (real_term + fake_term) * 0.5
 
 
 def _mix(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -54,7 +54,8 @@ class Pix2PixModel(BaseModel):
     def backward_G(self) -> None:
         with self.autocast():
             fake_AB = torch.cat((self.real_A, self.fake_B), 1)
-            self.loss_G_GAN = self.criterionGAN(self.netD(fake_AB), True, for_discriminator=False)
+            real_AB = torch.cat((self.real_A, self.real_B), 1)  # D sees it only in a relativistic --gan_mode
+            self.loss_G_GAN = self.criterionGAN.generator_loss(self.netD, fake_AB, real_AB)
             self.loss_G_L1 = self.criterionL1(self.fake_B, self.real_B) * self.opt.lambda_L1
             self.loss_G = self.loss_G_GAN + self.loss_G_L1
         self.backward(self.loss_G, self.optimizer_G)

@@ -6,8 +6,9 @@ BasicSR layouts); --scale takes the factors the chosen generator can make (its r
 Training has two stages, as in the paper:
   1. SRResNet: the generator alone with the pixel MSE, or L1 with `--pixel_loss l1` (`--pretrain_epochs N`, or
      `--pretrained_G PATH` to start from a trained checkpoint, an SR zoo model or a published file);
-  2. adversarial: content loss (`--lambda_pixel` * MSE + `--lambda_perceptual` * VGG19 feature MSE) plus
-     `--lambda_adv` * GANLoss, against the SRGAN discriminator.
+  2. adversarial: content loss (`--lambda_pixel` * pixel loss + `--lambda_perceptual` * VGG19 feature loss, one
+     layer or several, optionally against unsharp-masked targets: models/sr_losses.py) plus `--lambda_adv` *
+     GANLoss (`--gan_mode ragan`: ESRGAN's relativistic one), against the SRGAN discriminator.
 The paper's settings are the defaults of stage 2: VGG phi_5,4 with the features rescaled by 1/12.75 (a
 weight of 1/12.75^2 = 0.006 on the feature MSE), 1e-3 adversarial, no pixel term, the vanilla GAN loss,
 Adam(1e-4, 0.9, 0.999). Options for the usual stabilisers: Gaussian noise on the discriminator's inputs
@@ -40,7 +41,7 @@ from util.reports.results import add_result_row, save_result_image, write_metric
 from . import architecture, networks
 from .base_model import MODELS, BaseModel
 from .published_weights import load_pretrained_generator, pretrained_generator_file
-from .perceptual import VGG_LAYER_NAMES, PerceptualLoss
+from .sr_losses import ContentLoss, add_content_loss_options, validate_content_loss_options
 from .sr_inference import MAX_EXACT_PAD, default_tile_pad, super_resolve
 
 logger = logging.getLogger(__name__)
@@ -91,20 +92,8 @@ class SRGANModel(BaseModel):
                             "demo model's border frame, scripts/sr_border.py); 0: the plain network output")
         if is_train:
             parser.set_defaults(gan_mode="vanilla", lr=1e-4, beta1=0.9, batch_size=16, pool_size=0)
-            g.add_argument("--lambda_pixel", type=float, default=0.0, help="weight of the pixel MSE (stage 2)")
-            g.add_argument("--pixel_loss", choices=("mse", "l1"), default="mse",
-                           help="the pixel loss of both stages: mse (the paper's) or l1 (BasicSR's and EDSR's choice "
-                                "for PSNR-oriented training)")
-            g.add_argument("--lambda_perceptual", type=float, default=0.006,
-                           help="weight of the VGG19 feature MSE (the paper's 1/12.75^2); 0 needs no VGG weights")
+            add_content_loss_options(g)  # --pixel_loss, --lambda_pixel, the perceptual loss, --usm_targets
             g.add_argument("--lambda_adv", type=float, default=1e-3, help="weight of the adversarial loss")
-            g.add_argument("--vgg_layer", type=str, default="54", choices=VGG_LAYER_NAMES,
-                           help="VGG19 feature map of the perceptual loss: 54 = phi_5,4, 22 = phi_2,2")
-            g.add_argument("--vgg_before_activation", action="store_true",
-                           help="take the VGG features before their ReLU instead of after it")
-            g.add_argument("--vgg_weights", type=str, default=None,
-                           help="torchvision vgg19 ImageNet state_dict file (default: torchvision's download, "
-                                "kept in the torch hub cache)")
             g.add_argument("--pretrain_epochs", type=int, default=0,
                            help="first train the generator alone with the pixel MSE for this many epochs (SRResNet)")
             g.add_argument("--pretrained_G", type=str, default=None,
@@ -164,6 +153,7 @@ class SRGANModel(BaseModel):
                 pretrained_generator_file(opt.pretrained_G)
             except CheckpointError as e:
                 raise OptionError(f"--pretrained_G: {e}") from e
+        validate_content_loss_options(opt)
         require(opt.val_dataroot is None or os.path.isdir(opt.val_dataroot),
                 f"--val_dataroot {opt.val_dataroot}: no such folder")
 
@@ -202,10 +192,9 @@ class SRGANModel(BaseModel):
         self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)
         # One-sided label smoothing: only the discriminator's real targets move below 1.
         self.criterionGAN_D = networks.GANLoss(opt.gan_mode, target_real_label=opt.real_label).to(self.device)
-        self.criterionPerceptual: Optional[PerceptualLoss] = None
-        if opt.lambda_perceptual > 0:
-            self.criterionPerceptual = PerceptualLoss(opt.vgg_layer, opt.vgg_before_activation,
-                                                      opt.vgg_weights).to(self.device)
+        self.criterionContent = ContentLoss.from_options(opt).to(self.device)  # pixel, perceptual, USM targets
+        self.criterionPerceptual = self.criterionContent.perceptual  # None under --lambda_perceptual 0
+        if self.criterionPerceptual is not None:
             self.auxiliary_networks.append(self.criterionPerceptual)
         self.optimizer_G = self.make_adam(self.netG.parameters())
         self.optimizer_D = self.make_adam(self.netD.parameters())
@@ -251,13 +240,14 @@ class SRGANModel(BaseModel):
             self.loss_D_real = self.loss_D_fake = zero
         self.optimizer_G.zero_grad(set_to_none=True)
         with self.autocast():
-            pixel = (F.l1_loss if self.opt.pixel_loss == "l1" else F.mse_loss)(self.fake_B, self.real_B)
+            pixel, perceptual = self.criterionContent(self.fake_B, self.real_B, with_perceptual=self.adversarial)
             if self.adversarial:
                 self.loss_G_pixel = pixel * self.opt.lambda_pixel
-                self.loss_G_perceptual = (self.criterionPerceptual(self.fake_B, self.real_B)
-                                          * self.opt.lambda_perceptual if self.criterionPerceptual is not None else zero)
-                fake_score = self.netD(self._noisy(self.fake_B))
-                self.loss_G_GAN = self.criterionGAN(fake_score, True, for_discriminator=False) * self.opt.lambda_adv
+                self.loss_G_perceptual = perceptual * self.opt.lambda_perceptual
+                # D sees the real batch here only in a relativistic --gan_mode; no noise is drawn for it otherwise.
+                real = self._noisy(self.real_B) if self.criterionGAN.relativistic else self.real_B
+                self.loss_G_GAN = self.criterionGAN.generator_loss(
+                    self.netD, self._noisy(self.fake_B), real) * self.opt.lambda_adv
             else:  # the SRResNet stage: the pixel loss alone
                 self.loss_G_pixel, self.loss_G_perceptual, self.loss_G_GAN = pixel, zero, zero
             self.loss_G = self.loss_G_pixel + self.loss_G_perceptual + self.loss_G_GAN
