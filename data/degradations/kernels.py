@@ -4,11 +4,12 @@ Every kernel is a `(k, k)` float32 tensor summing to 1 with an odd `k`, centred 
 along the columns (width), y along the rows (height). The Gaussian family is written through the quadratic form
 q(x, y) = [x y] S^-1 [x y]^T of a covariance S = R(theta) diag(sigma_x^2, sigma_y^2) R(theta)^T:
   gaussian      exp(-q / 2)
-  generalized   exp(-(q^beta) / 2)   beta < 2 gives heavier tails than a Gaussian, beta > 2 a flatter top
+  generalized   exp(-(q^beta) / 2)   beta 1 is the Gaussian; < 1 heavier tails, > 1 a flatter top
   plateau       1 / (1 + q^beta)     a flat top falling off like a power law
-Isotropic kinds use sigma_x = sigma_y (theta is then irrelevant); anisotropic ones rotate the sigma_x axis by theta
-counter-clockwise from the x axis. The sinc kernel is the impulse response of an ideal circular low-pass filter of
-cutoff omega_c (radians per pixel): omega_c J1(omega_c r) / (2 pi r), truncated to the window and renormalised.
+Isotropic kinds use sigma_x = sigma_y (theta is then irrelevant); anisotropic ones turn the sigma_x axis by theta
+from the x axis towards the y axis (the covariance of the normalised Gaussian kernel is S itself).
+The sinc kernel is the impulse response of an ideal circular low-pass filter of cutoff omega_c (radians per
+pixel): omega_c J1(omega_c r) / (2 pi r), truncated to the window and renormalised.
 Random draws take a numpy Generator so that the caller decides the seeding (data/degradations/pipeline.py).
 """
 from __future__ import annotations
