@@ -149,7 +149,8 @@ def test_sample(opt: Any, path: str, hr_path: Optional[str] = None) -> Dict[str,
 
     Without `--eval_metrics` (`opt.sr_test_hr` False) the image at `path` is the LR to upscale. With it, `path`
     is an HR image (or `hr_path` is, for an LR/HR pair) and the LR is made by the same degradation as in
-    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`eval_seed`; 8-bit, alpha dropped). 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
+    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`eval_seed`; an 8-bit LR without
+    alpha). 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
     (1, h, w) when the LR has an alpha channel and 'bit_depth'.
     """
     scale = opt.sr_scale

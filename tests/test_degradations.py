@@ -120,6 +120,8 @@ def test_filter2d_with_a_pulse_is_identity_and_blurs_like_a_direct_sum():
     y, x = 9, 11  # an inner pixel: the convolution sum written out
     direct = sum(float(kernel[i, j]) * img[:, :, y + 2 - i, x + 2 - j] for i in range(5) for j in range(5))
     assert torch.allclose(out[:, :, y, x], direct, atol=1e-5)
+    # Zero-padding the kernel to the common 21x21 changes nothing (its border is cut before the convolution).
+    assert torch.equal(filter2d(img, pad_kernel(kernel, 21)), out)
 
 
 # ---------------------------------------------------------------------------------------------- noise and JPEG

@@ -119,7 +119,8 @@ def random_kernel(rng: np.random.Generator, settings: KernelSettings) -> torch.T
     if rng.uniform() < settings.sinc_prob:
         low = math.pi / 3 if size < 13 else math.pi / 5
         return pad_kernel(sinc_kernel(size, float(rng.uniform(low, math.pi))), settings.pad_to)
-    kind = KERNEL_KINDS[int(rng.choice(len(KERNEL_KINDS), p=np.asarray(settings.kind_probs) / sum(settings.kind_probs)))]
+    probs = np.asarray(settings.kind_probs) / sum(settings.kind_probs)
+    kind = KERNEL_KINDS[int(rng.choice(len(KERNEL_KINDS), p=probs))]
     sigma_x = _uniform(rng, settings.sigma)
     if kind.endswith("aniso"):
         sigma_y = _uniform(rng, settings.sigma)
@@ -143,14 +144,26 @@ def random_final_sinc(rng: np.random.Generator, sizes: Sequence[int], prob: floa
     return pulse_kernel(pad_to)
 
 
+def trim_padding(kernels: torch.Tensor) -> torch.Tensor:
+    """`kernels` (N, k, k) without the rings of zeros that all of them have around their centre."""
+    k = kernels.shape[-1]
+    nonzero = kernels.abs().amax(dim=0) > 0  # (k, k)
+    if not bool(nonzero.any()):
+        return kernels
+    rows, cols = torch.nonzero(nonzero, as_tuple=True)
+    radius = int(torch.max(torch.stack([(rows - k // 2).abs().max(), (cols - k // 2).abs().max()])))
+    return kernels[:, k // 2 - radius:k // 2 + radius + 1, k // 2 - radius:k // 2 + radius + 1]
+
+
 def filter2d(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Convolve every channel of `img` (N, C, H, W) with `kernel` (k, k) or per sample (N, k, k).
 
     Reflect padding keeps the size (replicate where the image is too small to reflect); one grouped
-    convolution does all samples and channels, each with its own sample's kernel.
+    convolution does all samples and channels, each with its own sample's kernel. The kernels' zero border (the
+    padding to a common size) is cut first: the same result, at a fraction of the cost for small kernels.
     """
     n, c, h, w = img.shape
-    kernels = kernel.expand(n, *kernel.shape[-2:]) if kernel.dim() == 2 else kernel  # (N, k, k)
+    kernels = trim_padding(kernel.expand(n, *kernel.shape[-2:]) if kernel.dim() == 2 else kernel)  # (N, k, k)
     k = kernels.shape[-1]
     pad = k // 2
     mode = "reflect" if pad < min(h, w) else "replicate"
