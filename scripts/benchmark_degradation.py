@@ -46,11 +46,12 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     parser.add_argument("--dataroot", default=str(DEFAULT_DATA), help="HR training images")
     parser.add_argument("--train_args", default="", help="extra train.py options, e.g. \"--netG srvgg --batch_size 8\"")
     parser.add_argument("--batches", type=int, default=6, help="loader batches timed after the warm-up batch")
-    parser.add_argument("--steps", type=int, default=5, help="training steps timed after two warm-up steps")
+    parser.add_argument("--steps", type=int, default=5,
+                        help="training steps timed after two warm-up steps (0: time the data pipeline only)")
     parser.add_argument("--json", default=None, help="write the report here")
     args = parser.parse_args(argv)
-    if args.batches < 1 or args.steps < 1:
-        parser.error("--batches and --steps must be >= 1")
+    if args.batches < 1 or args.steps < 0:
+        parser.error("--batches must be >= 1 and --steps >= 0")
     return args
 
 
@@ -119,21 +120,22 @@ def main(argv: List[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_deg_") as tmp:
         for degradation in ("realesrgan", "bicubic"):
             opt = options(args, degradation, tmp)
+            report["workers"] = min(opt.num_threads, os.cpu_count() or 1)  # the loader's rule (data/loader.py)
             report[f"{degradation}_samples_per_s"] = loader_rate(opt, args.batches)
             report[f"{degradation}_ms_per_sample_one_core"] = sample_ms(options(args, degradation, tmp,
                                                                                 "--num_threads", "0"))
-            print(f"{degradation}: {report[f'{degradation}_samples_per_s']:.1f} samples/s with "
-                  f"{min(opt.num_threads, os.cpu_count() or 1)} workers, "
-                  f"{report[f'{degradation}_ms_per_sample_one_core']:.1f} ms/sample on one core", file=sys.stderr)
-        opt = options(args, "realesrgan", tmp, "--num_threads", "0")
-        step = step_seconds(opt, args.steps)
-    report.update(step_s=step, batch_size=opt.batch_size, netG=opt.netG, crop_size=opt.crop_size,
-                  device=str(opt.device), step_images_per_s=opt.batch_size / step, workers=min(opt.num_threads,
-                                                                                              os.cpu_count() or 1))
-    report["headroom"] = report["realesrgan_samples_per_s"] / report["step_images_per_s"]
-    print(f"srgan step ({opt.netG}, batch {opt.batch_size}, {opt.crop_size} px, {opt.device}): {step * 1000:.0f} ms = "
-          f"{report['step_images_per_s']:.1f} images/s; realesrgan data: {report['realesrgan_samples_per_s']:.1f} "
-          f"samples/s = {report['headroom']:.2f}x what the step takes (load average {report['load_average']:.1f})")
+            print(f"{degradation}: {report[f'{degradation}_samples_per_s']:.1f} samples/s with {report['workers']} "
+                  f"workers, {report[f'{degradation}_ms_per_sample_one_core']:.1f} ms/sample on one core "
+                  f"({opt.crop_size} px crops)", file=sys.stderr)
+        report.update(batch_size=opt.batch_size, netG=opt.netG, crop_size=opt.crop_size, device=str(opt.device))
+        if args.steps:
+            step = step_seconds(options(args, "realesrgan", tmp, "--num_threads", "0"), args.steps)
+            report.update(step_s=step, step_images_per_s=opt.batch_size / step)
+            report["headroom"] = report["realesrgan_samples_per_s"] / report["step_images_per_s"]
+            print(f"srgan step ({opt.netG}, batch {opt.batch_size}, {opt.crop_size} px, {opt.device}): "
+                  f"{step * 1000:.0f} ms = {report['step_images_per_s']:.2f} images/s; realesrgan data: "
+                  f"{report['realesrgan_samples_per_s']:.1f} samples/s = {report['headroom']:.1f}x what the step "
+                  f"takes (load average {report['load_average']:.1f})")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
