@@ -22,8 +22,8 @@ from data.degradations.kernels import (filter2d, gaussian_kernel, generalized_ga
 from data.degradations.noise import gaussian_noise, jpeg, poisson_noise_field
 from options.train_options import TrainOptions
 
-from test_reliability import (assert_matches_reference, load_state, run_train, start_wrapped,  # noqa: F401
-                              train_args, wrapper)
+from test_reliability import (Proc, assert_matches_reference, load_state, run_env, train_args,  # noqa: F401
+                              wrapper)
 
 ROOT = Path(__file__).resolve().parents[1]
 SET5 = ROOT.parent / "shared" / "data" / "sr_eval" / "Set5"
@@ -273,19 +273,23 @@ SRGAN_DEG = ["--model", "srgan", "--degradation", "realesrgan", "--ngf", "8", "-
              "--gpu_ids", "-1", "--seed", "7", "--num_threads", "0", "--print_freq", "1000", "--save_latest_freq", "2"]
 
 
+LONG_RUN = 600  # seconds
+
+
 def test_srgan_degraded_run_stopped_mid_epoch_resumes_bit_exact(wrapper, tmp_path):
     """SIGTERM at step 2 of 6 (mid epoch 1), --continue_train: every file and the training state equal the
     uninterrupted run's (the degradations are part of the seeded sample stream, so nothing else needs saving)."""
     if not SET5.is_dir():
         pytest.skip(f"shared SR images {SET5} are absent")
-    reference = run_train(train_args(SET5, tmp_path / "ck", "ref", SRGAN_DEG), tmp_path, "ref")
-    assert reference.popen.returncode == 0, reference.describe()
+    # The uninterrupted and the stopped run side by side; a long timeout, as the shared CPU may be busy.
+    reference = Proc(train_args(SET5, tmp_path / "ck", "ref", SRGAN_DEG), tmp_path, "ref")
     args = train_args(SET5, tmp_path / "ck", "stopped", SRGAN_DEG)
-    proc = start_wrapped(args, tmp_path, "stopped", wrapper, RT_SIGNAL_AT_STEP="2", RT_SIGNAL="15")
-    assert proc.wait() == 143, proc.describe()
+    proc = Proc(args, tmp_path, "stopped", env=run_env(RT_SIGNAL_AT_STEP="2", RT_SIGNAL="15"), script=str(wrapper))
+    assert reference.wait(timeout=LONG_RUN) == 0, reference.describe()
+    assert proc.wait(timeout=LONG_RUN) == 143, proc.describe()
     assert load_state(tmp_path / "ck" / "stopped")["total_iters"] == 2
-    resumed = run_train([*args, "--continue_train"], tmp_path, "resumed")
-    assert resumed.popen.returncode == 0 and "resuming at epoch" in resumed.stdout, resumed.describe()
+    resumed = Proc([*args, "--continue_train"], tmp_path, "resumed")
+    assert resumed.wait(timeout=LONG_RUN) == 0 and "resuming at epoch" in resumed.stdout, resumed.describe()
     assert load_state(tmp_path / "ck" / "stopped")["total_iters"] == 6
     assert_matches_reference(tmp_path / "ck" / "stopped", tmp_path / "ck" / "ref")
 
