@@ -5,16 +5,26 @@ image to train on, or at test time an LR image to upscale (an HR image with --ev
 """
 from __future__ import annotations
 
+import argparse
 from typing import Any, Dict, List
 
 from data import sr_pairs
 from data.base_dataset import DATASETS, BaseDataset, get_transform
+from data.degradations import add_degradation_options
 from data.image_folder import load_image, make_dataset
 
 
 @DATASETS.register("single")
 class SingleDataset(BaseDataset):
     """Samples {A} in file-name order, one per image under --dataroot."""
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        """A model that upscales (one with a --scale, added before the dataset's options) makes its LR from these
+        HR images: --degradation chooses how (data/degradations)."""
+        if parser.get_default("scale") is not None:
+            add_degradation_options(parser)
+        return parser
 
     def __init__(self, opt: Any) -> None:
         super().__init__(opt)

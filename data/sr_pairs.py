@@ -5,7 +5,8 @@ Active when the model upscales: `opt.sr_scale` > 0, which options/ resolves from
   single   HR images only: a random HR crop of --crop_size (or the whole image, modcropped, with
            --preprocess none), random horizontal/vertical flips and 90-degree rotations (unless --no_flip), and
            the LR made by bicubic downscaling with antialiasing (PIL's BICUBIC reproduces MATLAB's imresize, the
-           SR literature's degradation).
+           SR literature's degradation), or with --degradation realesrgan by Real-ESRGAN's random blur / resize /
+           noise / JPEG pipeline (data/degradations), a new draw per sample seeded from the sample's stream.
   aligned  `<phase>A/` LR and `<phase>B/` HR files paired by name (BtoA swaps the folders); the HR must be
            `--scale` times the LR (up to a remainder that modcrop removes). Crops stay aligned: an LR crop at
            (x, y) pairs with the HR crop at (x * scale, y * scale).
@@ -18,14 +19,16 @@ from __future__ import annotations
 import logging
 import os
 import random
+import zlib
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from data.degradations import degrade, sample_rng, settings_from_options
 from util.errors import DataError
-from util.images import bicubic_downscale, modcrop, read_image
+from util.images import SRImage, bicubic_downscale, modcrop, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +100,23 @@ def training_sample_from_hr(hr: Image.Image, opt: Any, path: str) -> Dict[str, A
         x, y = _random_corner(hr.size, size, path, f"the image is {{}}, smaller than --crop_size {size}")
         hr = hr.crop((x, y, x + size, y + size))
     hr = _augment(hr, _draw_flips(opt))
-    lr = bicubic_lr(hr, scale)
-    return {"A": _to_tensor(lr), "B": _to_tensor(hr), "A_paths": path, "B_paths": path}
+    if not _realesrgan(opt):
+        return {"A": _to_tensor(bicubic_lr(hr, scale)), "B": _to_tensor(hr), "A_paths": path, "B_paths": path}
+    # The pipeline's own Generator, seeded from the sample's python stream (seeded per sample by the loader).
+    hr01 = TF.to_tensor(hr)  # (C, H, W) in [0, 1]
+    lr01 = degrade(hr01, scale, settings_from_options(opt), sample_rng(random.getrandbits(63)))
+    return {"A": lr01 * 2.0 - 1.0, "B": hr01 * 2.0 - 1.0, "A_paths": path, "B_paths": path}
+
+
+def _realesrgan(opt: Any) -> bool:
+    """Whether the LR is made by the Real-ESRGAN pipeline (the option exists in single mode only)."""
+    return getattr(opt, "degradation", "bicubic") == "realesrgan"
+
+
+def eval_seed(opt: Any, path: str) -> Tuple[int, int]:
+    """The seeds of an evaluation image's degradation: --seed (0 when not given) and its file name, so every model
+    compared on the same images sees the same LR, whatever the order or folder."""
+    return (opt.seed if opt.seed is not None else 0), zlib.crc32(os.path.basename(path).encode("utf-8"))
 
 
 def training_sample_from_pair(lr: Image.Image, hr: Image.Image, opt: Any, lr_path: str,
@@ -130,15 +148,18 @@ def test_sample(opt: Any, path: str, hr_path: Optional[str] = None) -> Dict[str,
     """An inference sample, read without losing alpha, greyscale or bit depth (util.images.read_image).
 
     Without `--eval_metrics` (`opt.sr_test_hr` False) the image at `path` is the LR to upscale. With it, `path`
-    is an HR image (or `hr_path` is, for an LR/HR pair) and the LR is made by the same bicubic degradation as in
-    training. 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
+    is an HR image (or `hr_path` is, for an LR/HR pair) and the LR is made by the same degradation as in
+    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`eval_seed`; an 8-bit LR without
+    alpha). 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
     (1, h, w) when the LR has an alpha channel and 'bit_depth'.
     """
     scale = opt.sr_scale
     sample: Dict[str, Any] = {"A_paths": path}
     if opt.sr_test_hr:
         hr = modcrop(read_image(hr_path or path), scale)
-        if hr_path is None:
+        if hr_path is None and _realesrgan(opt):
+            lr = SRImage(degrade(hr.pixels, scale, settings_from_options(opt), sample_rng(*eval_seed(opt, path))))
+        elif hr_path is None:
             lr = bicubic_downscale(hr, scale)
         else:
             lr = read_image(path)
