@@ -111,8 +111,9 @@ class SRGANModel(BaseModel):
         else:
             parser.set_defaults(batch_size=1)
             g.add_argument("--eval_metrics", action="store_true",
-                           help="the images are HR: make their LR by bicubic downscaling and report PSNR/SSIM (Y "
-                                "channel, --scale border pixels cropped) for the model and for bicubic upscaling")
+                           help="the images are HR: make their LR (bicubic downscaling, or a seeded draw of "
+                                "--degradation realesrgan) and report PSNR/SSIM (Y channel, --scale border pixels "
+                                "cropped) for the model and for bicubic upscaling")
         return parser
 
     @classmethod
