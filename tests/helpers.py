@@ -32,6 +32,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+LOOPBACK = "127.0.0.1"
+PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
+              "ALL_PROXY")
+
+
+def refuse_non_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse every connection that is not to 127.0.0.1 (and any proxy that would carry it elsewhere)."""
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    real = socket.create_connection
+
+    def guarded(address, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if address[0] != LOOPBACK:
+            raise AssertionError(f"test tried to connect to {address}")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", guarded)
+
+
 def require_or_skip(condition: bool, reason: str) -> None:
     """Skip with `reason` where a tool is missing (a laptop); fail under CI, where .ci/run installs it."""
     if condition:

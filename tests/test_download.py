@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Set, Type
 
 import pytest
-from helpers import load_script
+from helpers import LOOPBACK, PROXY_VARS, load_script, refuse_non_loopback
 import torch
 from PIL import Image
 
@@ -33,9 +33,6 @@ from util.registry import Registry
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "download.py"
-LOOPBACK = "127.0.0.1"
-PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
-              "ALL_PROXY")
 
 
 # ---------------------------------------------------------------------------------------------- guards
@@ -43,17 +40,7 @@ PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse every connection that is not to 127.0.0.1 (and any proxy that would carry it elsewhere)."""
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    real = socket.create_connection
-
-    def guarded(address, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if address[0] != LOOPBACK:
-            raise AssertionError(f"test tried to connect to {address}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
+    refuse_non_loopback(monkeypatch)
 
 
 def clean_env() -> Dict[str, str]:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections import OrderedDict
@@ -25,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import load_script, require_or_skip
+from helpers import LOOPBACK, PROXY_VARS, free_port, load_script, refuse_non_loopback, require_or_skip
 
 from models.published_weights import expected_shapes, to_toolkit_state_dict
 from util import download
@@ -37,9 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "download.py"
 REFERENCE = ROOT.parent / "shared" / "reference" / "sr_published_weights.json"
 SET5 = ROOT.parent / "shared" / "data" / "sr_eval" / "Set5"
-LOOPBACK = "127.0.0.1"
-PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
-              "ALL_PROXY")
 SUBPROCESS_ENV = {**{k: v for k, v in os.environ.items() if k not in PROXY_VARS}, "OMP_NUM_THREADS": "1",
                   "MKL_NUM_THREADS": "1", "PYTHONPATH": ""}
 # Before quantisation (the task's tolerance), plus half a step of the 16-bit output.
@@ -67,23 +63,7 @@ REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
 
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refuse every connection that is not to 127.0.0.1 (and any proxy that would carry it elsewhere)."""
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    real = socket.create_connection
-
-    def guarded(address, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if address[0] != LOOPBACK:
-            raise AssertionError(f"test tried to connect to {address}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
-
-
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    refuse_non_loopback(monkeypatch)
 
 
 # ------------------------------------------------------------------------------- published files, made here
@@ -535,7 +515,7 @@ def test_cli_installs_from_file_and_prints_the_test_command(reference: Dict[str,
 
 def test_cli_offline_exits_2_with_one_line(tmp_path: Path) -> None:
     """No network (every address goes through a proxy on a closed loopback port): one line, exit 2, no folder."""
-    proxy = f"http://{LOOPBACK}:{closed_port()}"
+    proxy = f"http://{LOOPBACK}:{free_port()}"
     env = {**SUBPROCESS_ENV, "http_proxy": proxy, "https_proxy": proxy, "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy}
     result = run_script("model", "sr", "realesr-general-x4v3", "--checkpoints_dir", str(tmp_path / "ckpt"),
                         cwd=tmp_path, env=env)
