@@ -26,7 +26,7 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from data.degradations import degrade, sample_rng, settings_from_options
+from data.degradations import DegradationSettings, degrade, sample_rng, settings_from_options
 from util.errors import DataError
 from util.images import SRImage, bicubic_downscale, modcrop, read_image
 
@@ -113,11 +113,14 @@ def _realesrgan(opt: Any) -> bool:
     return getattr(opt, "degradation", "bicubic") == "realesrgan"
 
 
-def eval_seed(opt: Any, path: str) -> Tuple[int, int]:
-    """The seeds of an evaluation image's degradation: --seed (0 when not given) and its file name, so every model
-    compared on the same images sees the same LR, whatever the order or folder."""
-    return (opt.seed if opt.seed is not None else 0), zlib.crc32(os.path.basename(path).encode("utf-8"))
-
+def degraded_eval_lr(hr: torch.Tensor, scale: int, settings: DegradationSettings, seed: Optional[int],
+                     path: str) -> torch.Tensor:
+    """The LR that evaluates the HR image at `path` (C, H, W) in [0, 1] -> (C, H / scale, W / scale): one fixed
+    draw of the realesrgan pipeline, seeded by `seed` (--seed; 0 when not given) and the file name, so every
+    model compared on the same images (test.py, scripts/sr_side_by_side.py) sees the same LR, whatever the order
+    or folder."""
+    name_seed = zlib.crc32(os.path.basename(path).encode("utf-8"))
+    return degrade(hr, scale, settings, sample_rng(seed if seed is not None else 0, name_seed))
 
 def training_sample_from_pair(lr: Image.Image, hr: Image.Image, opt: Any, lr_path: str,
                               hr_path: str) -> Dict[str, Any]:
@@ -149,7 +152,7 @@ def test_sample(opt: Any, path: str, hr_path: Optional[str] = None) -> Dict[str,
 
     Without `--eval_metrics` (`opt.sr_test_hr` False) the image at `path` is the LR to upscale. With it, `path`
     is an HR image (or `hr_path` is, for an LR/HR pair) and the LR is made by the same degradation as in
-    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`eval_seed`; an 8-bit LR without
+    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`degraded_eval_lr`; an 8-bit LR without
     alpha). 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
     (1, h, w) when the LR has an alpha channel and 'bit_depth'.
     """
@@ -158,7 +161,7 @@ def test_sample(opt: Any, path: str, hr_path: Optional[str] = None) -> Dict[str,
     if opt.sr_test_hr:
         hr = modcrop(read_image(hr_path or path), scale)
         if hr_path is None and _realesrgan(opt):
-            lr = SRImage(degrade(hr.pixels, scale, settings_from_options(opt), sample_rng(*eval_seed(opt, path))))
+            lr = SRImage(degraded_eval_lr(hr.pixels, scale, settings_from_options(opt), opt.seed, path))
         elif hr_path is None:
             lr = bicubic_downscale(hr, scale)
         else:

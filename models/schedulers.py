@@ -26,8 +26,14 @@ def _linear(optimizer: Optimizer, opt: Any) -> lr_scheduler.LambdaLR:
 
 @LR_POLICIES.register("step")
 def _step(optimizer: Optimizer, opt: Any) -> lr_scheduler.StepLR:
-    """Multiply by 0.1 every `lr_decay_iters` epochs."""
-    return lr_scheduler.StepLR(optimizer, step_size=opt.lr_decay_iters, gamma=0.1)
+    """Multiply by `lr_gamma` (0.1) every `lr_decay_iters` epochs."""
+    return lr_scheduler.StepLR(optimizer, step_size=opt.lr_decay_iters, gamma=opt.lr_gamma)
+
+
+@LR_POLICIES.register("multistep")
+def _multistep(optimizer: Optimizer, opt: Any) -> lr_scheduler.MultiStepLR:
+    """Multiply by `lr_gamma` after each epoch in `lr_milestones` (ESRGAN's and Real-ESRGAN's schedules)."""
+    return lr_scheduler.MultiStepLR(optimizer, milestones=list(opt.lr_milestones), gamma=opt.lr_gamma)
 
 
 @LR_POLICIES.register("plateau")

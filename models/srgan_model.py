@@ -349,10 +349,13 @@ class SRGANModel(BaseModel):
         """With --eval_metrics: the per-image and mean PSNR/SSIM table on the page and `metrics.json` beside it."""
         if not self.results:
             return None
+        degraded = getattr(self.opt, "degradation", "bicubic") == "realesrgan"  # a data option, absent for pairs
+        seed = self.opt.seed if self.opt.seed is not None else 0
+        lr_from = f"one seeded draw of the realesrgan pipeline (seed {seed})" if degraded else "bicubic (PIL)"
         report = write_metrics_report(
             webpage, self.results,
-            f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}",
-            info={"scale": self.scale, "protocol": "Y channel (BT.601), border = scale, LR by bicubic (PIL)"})
+            f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}, LR by {lr_from}",
+            info={"scale": self.scale, "protocol": f"Y channel (BT.601), border = scale, LR by {lr_from}"})
         mean = report.mean
         logger.info("x%d over %d images: SR %.2f dB / %.4f, bicubic %.2f dB / %.4f", self.scale, len(self.results),
                     mean["SR_psnr"], mean["SR_ssim"], mean["bicubic_psnr"], mean["bicubic_ssim"])

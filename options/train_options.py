@@ -10,6 +10,17 @@ from util.errors import OptionError
 from .base_options import BaseOptions, Options, _require
 
 
+def _milestones(text: str) -> tuple:
+    """"e1,e2,..." -> strictly increasing positive epochs (an empty text: none)."""
+    try:
+        values = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs, got {text!r}") from None
+    if any(v < 1 for v in values) or any(b <= a for a, b in zip(values, values[1:])):
+        raise argparse.ArgumentTypeError(f"{text!r}: epochs must be >= 1 and strictly increasing")
+    return values
+
+
 class TrainOptions(BaseOptions):
     is_train = True
 
@@ -46,6 +57,8 @@ class TrainOptions(BaseOptions):
         g.add_argument("--n_epochs_decay", type=int, default=100,
                        help="number of epochs to linearly decay learning rate to zero")
         g.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
+        g.add_argument("--beta2", type=float, default=0.999,
+                       help="second-moment decay of adam (the reference's fixed 0.999; Real-ESRGAN trains with 0.99)")
         g.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
         g.add_argument("--gan_mode", type=str, default="lsgan", choices=networks.GAN_MODES.names(),
                        help="the type of GAN objective; vanilla is the cross-entropy of the original GAN paper")
@@ -54,6 +67,11 @@ class TrainOptions(BaseOptions):
         g.add_argument("--lr_policy", type=str, default="linear", choices=networks.LR_POLICIES.names(),
                        help="learning rate policy")
         g.add_argument("--lr_decay_iters", type=int, default=50, help="multiply by a gamma every lr_decay_iters iterations")
+        g.add_argument("--lr_milestones", type=_milestones, default=(),
+                       help="--lr_policy multistep: epochs after which the learning rate is multiplied by --lr_gamma, "
+                            "e.g. 50,100,150 (BasicSR's MultiStepLR, counted in epochs)")
+        g.add_argument("--lr_gamma", type=float, default=0.1,
+                       help="factor of --lr_policy step and multistep (0.1, the reference's; ESRGAN halves: 0.5)")
         g.add_argument("--ema_decay", type=float, default=0.0,
                        help="keep an exponential moving average of the generators' weights with this decay (e.g. "
                             "0.999, as Real-ESRGAN), saved as <epoch>_net_G_ema.pth and used by test.py; 0: off")
@@ -69,6 +87,10 @@ class TrainOptions(BaseOptions):
         _require(opt.n_epochs + opt.n_epochs_decay >= 1, "--n_epochs + --n_epochs_decay must be >= 1")
         _require(opt.lr > 0, f"--lr must be > 0, got {opt.lr}")
         _require(0 <= opt.beta1 < 1, f"--beta1 must be in [0, 1), got {opt.beta1}")
+        _require(0 <= opt.beta2 < 1, f"--beta2 must be in [0, 1), got {opt.beta2}")
+        _require(0 < opt.lr_gamma <= 1, f"--lr_gamma must be in (0, 1], got {opt.lr_gamma}")
+        _require(opt.lr_policy != "multistep" or bool(opt.lr_milestones),
+                 "--lr_policy multistep needs --lr_milestones (epochs, e.g. 50,100,150)")
         _require(0 <= opt.ema_decay < 1, f"--ema_decay must be in [0, 1) (0: no average), got {opt.ema_decay}")
         # With several processes the first discriminator backward would crash; in one, syncbatch is plain batch
         # norm, so the combination is refused everywhere rather than only once the run is scaled out.

@@ -288,7 +288,7 @@ def results_root(results_dir: Optional[str]) -> Iterator[Path]:
 # ---- output -------------------------------------------------------------------------------------------------
 
 
-def markdown_table(results: Dict[str, Dict[str, SetScores]], sets: Sequence[str], scale: int) -> str:
+def markdown_table(results: Dict[str, Dict[str, SetScores]], sets: Sequence[str], scale: int, protocol: str) -> str:
     """Rows = methods (bicubic first), one column per set holding 'PSNR / SSIM', and a caption line."""
     header = [f"x{scale}", *(f"{s} PSNR / SSIM" for s in sets)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * len(sets)) + "|"]
@@ -296,7 +296,7 @@ def markdown_table(results: Dict[str, Dict[str, SetScores]], sets: Sequence[str]
         cells = [f"{per_set[s].psnr:.2f} / {per_set[s].ssim:.4f}" for s in sets]
         lines.append("| " + " | ".join([label, *cells]) + " |")
     counts = ", ".join(f"{s} {results[BICUBIC][s].count}" for s in sets)
-    lines += ["", f"PSNR (dB) / SSIM, {PROTOCOL.format(scale=scale)}; images: {counts}."]
+    lines += ["", f"PSNR (dB) / SSIM, {protocol}; images: {counts}."]
     return "\n".join(lines) + "\n"
 
 
@@ -313,6 +313,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     names = [s.name for s in sets]
     results: Dict[str, Dict[str, SetScores]] = {BICUBIC: {}}
     report: Dict[str, Any] = {"sets": {s.name: str(s) for s in sets}}
+    protocol = None  # test.py's, from its metrics.json (it names the degradation); the bicubic one without it
     if args.name is None:
         scale = args.scale or 4
         for folder in sets:
@@ -327,16 +328,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             for folder in sets:
                 metrics = run_test_py(test_main, folder, args, arch, extra, root / folder.name)
                 scale = int(metrics.get("scale", scale))
+                protocol = metrics.get("protocol", protocol)
                 results[BICUBIC][folder.name] = scores_from_report(metrics, "bicubic")
                 results[label][folder.name] = scores_from_report(metrics, "SR")
         report["model"] = {"label": label, "name": args.name, "checkpoints_dir": args.checkpoints_dir,
                            "epoch": args.epoch, "options": arch, "test_py_flags": list(extra)}
-    table = markdown_table(results, names, scale)
+    protocol = protocol or PROTOCOL.format(scale=scale)
+    table = markdown_table(results, names, scale, protocol)
     print(table, end="", flush=True)
     if args.markdown:
         write_text(args.markdown, table)
     if args.json:
-        report.update(scale=scale, protocol=PROTOCOL.format(scale=scale),
+        report.update(scale=scale, protocol=protocol,
                       results={label: {s: v.to_dict() for s, v in per_set.items()}
                                for label, per_set in results.items()})
         write_text(args.json, json.dumps(report, indent=2) + "\n")

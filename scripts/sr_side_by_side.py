@@ -3,7 +3,9 @@
     python scripts/sr_side_by_side.py --image ../shared/data/sr_eval/Set14/comic.png --box 60,80,96,96 \
         --model srresnet_cpu60=SRResNet --model srgan_cpu=SRGAN --checkpoints_dir checkpoints --out docs/sr.png
 
-The HR image is modcropped and downscaled by bicubic (the evaluation protocol, util/images), each model
+The HR image is modcropped and downscaled by bicubic (the evaluation protocol, util/images), or with
+`--degradation realesrgan --seed N` degraded by the same seeded draw of the real-world pipeline that
+`test.py --eval_metrics --degradation realesrgan --seed N` uses (data/sr_pairs.degraded_eval_lr); each model
 upscales the whole LR (in eval mode, tiled as test.py does), and the panels show the same `--box` (x, y, w, h in
 HR pixels) enlarged by nearest-neighbour `--zoom` so the pixels stay visible. Each panel is captioned with its
 PSNR / SSIM on the whole image (Y channel, `scale` border). Each model is built as test.py builds it: its
@@ -24,6 +26,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 import models  # noqa: E402
+from data.degradations import default_settings  # noqa: E402
+from data.sr_pairs import degraded_eval_lr  # noqa: E402
 from models.sr_inference import super_resolve  # noqa: E402
 from options import run_options  # noqa: E402
 from util.cli import run_cli  # noqa: E402
@@ -79,6 +83,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--epoch", default="latest")
     parser.add_argument("--scale", type=int, default=4, help="used when no model is given")
     parser.add_argument("--zoom", type=int, default=3)
+    parser.add_argument("--degradation", choices=("bicubic", "realesrgan"), default="bicubic",
+                        help="how the LR is made from the HR: bicubic (the literature's protocol) or one seeded draw "
+                             "of the realesrgan pipeline at its published settings, as test.py makes it")
+    parser.add_argument("--seed", type=int, default=0, help="--degradation realesrgan: test.py's --seed")
     parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
     runs = []
@@ -95,7 +103,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     x, y, w, h = args.box
     if x + w > hr.size[0] or y + h > hr.size[1]:
         parser.error(f"--box {x},{y},{w},{h} leaves the {hr.size[0]}x{hr.size[1]} image")
-    lr = bicubic_downscale(hr, scale)
+    if args.degradation == "realesrgan":
+        lr = SRImage(degraded_eval_lr(hr.pixels, scale, default_settings(), args.seed, args.image))
+    else:
+        lr = bicubic_downscale(hr, scale)
 
     def caption(label: str, image: SRImage) -> str:
         score = sr_metrics(image.pixels, hr.pixels, border=scale)
@@ -103,7 +114,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     nearest = SRImage(torch.nn.functional.interpolate(lr.pixels[None], scale_factor=scale,
                                                                mode="nearest")[0], None, 8)
-    panels: List[Image.Image] = [panel(nearest, args.box, args.zoom, f"LR (x{scale} nearest)")]
+    lr_label = "degraded LR" if args.degradation == "realesrgan" else "LR"
+    panels: List[Image.Image] = [panel(nearest, args.box, args.zoom, f"{lr_label} (x{scale} nearest)")]
     bicubic = bicubic_upscale(lr, scale)
     panels.append(panel(bicubic, args.box, args.zoom, caption("bicubic", bicubic)))
     with torch.no_grad():

@@ -246,12 +246,14 @@ def test_channels_last_changes_layout_not_results(tmp_path) -> None:
 
 
 def test_fused_adam_matches_the_reference_update(tmp_path) -> None:
-    """make_adam's fused kernel against torch's single-tensor Adam (an independent implementation)."""
-    model = _model(tmp_path, "pix2pix", "--amp", "none")
+    """make_adam's fused kernel against torch's single-tensor Adam (an independent implementation), with a
+    --beta2 other than the default so the option is seen to reach the update."""
+    model = _model(tmp_path, "pix2pix", "--amp", "none", "--beta2", "0.99")
+    assert model.optimizer_G.defaults["betas"] == (0.5, 0.99)
     assert model.optimizer_G.defaults["fused"]
     params = [p for p in model.netG.parameters()]
     copies = [p.detach().clone().requires_grad_(True) for p in params]
-    reference = torch.optim.Adam(copies, lr=model.opt.lr, betas=(model.opt.beta1, 0.999), foreach=False)
+    reference = torch.optim.Adam(copies, lr=model.opt.lr, betas=(model.opt.beta1, model.opt.beta2), foreach=False)
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         for p, c in zip(params, copies):

@@ -91,6 +91,23 @@ def test_two_ranks_match_one_process_with_the_global_batch(tmp_path, demo_data, 
     assert moved > 100 * TOLERANCE, f"parameters barely moved ({moved:.2e}): the comparison would prove nothing"
 
 
+def test_ragan_with_unet_sn_and_ema_keeps_the_ranks_identical(tmp_path, demo_data) -> None:
+    """Real-ESRGAN's pieces under DDP: the relativistic loss compares each prediction with the mean of the other
+    kind over the rank's own batch (as BasicSR under DDP), so two ranks are not one process with the global batch;
+    what must hold is that the all-reduced gradients keep both ranks' G and D bit-identical (with EMA on), and
+    that the step (which runs D on real images again, without gradients, for G's loss) trains."""
+    layout, extra = MODELS["srgan"]
+    extra = [a for a in extra if a not in ("--netD_head", "conv")]  # an option of --netD srgan only
+    common = [*TINY, "--dataroot", str(demo_data[layout]), "--model", "srgan", "--checkpoints_dir", str(tmp_path),
+              "--name", "ddp", *extra, "--gan_mode", "ragan", "--netD", "unet_sn", "--lambda_adv", "0.1",
+              "--pixel_loss", "l1", "--ema_decay", "0.9", "--batch_size", "2"]
+    _run([*TORCHRUN, "tests/ddp_worker.py", str(tmp_path / "ddp.pt"), "3", *common])
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    assert ddp["steps"] == 3 and torch.equal(ddp["initial"][0], ddp["initial"][1])
+    assert torch.equal(ddp["final"][0], ddp["final"][1])
+    assert (ddp["final"][0] - ddp["initial"][0]).abs().max().item() > 100 * TOLERANCE
+
+
 def test_train_py_under_torchrun_logs_once_saves_and_resumes_exactly(tmp_path, demo_data) -> None:
     common = [*TINY, "--dataroot", str(demo_data["aligned"]), "--model", "pix2pix", "--netG", "resnet_6blocks",
               "--norm", "instance", "--no_dropout", "--batch_size", "2", "--print_freq", "4", "--n_epochs_decay", "0",

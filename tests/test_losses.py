@@ -218,7 +218,8 @@ def test_gradient_penalty_unknown_type() -> None:
 
 
 def _sched_opt(**overrides) -> types.SimpleNamespace:
-    values = dict(lr_policy="linear", n_epochs=3, n_epochs_decay=4, epoch_count=1, lr_decay_iters=2, lr=0.5)
+    values = dict(lr_policy="linear", n_epochs=3, n_epochs_decay=4, epoch_count=1, lr_decay_iters=2, lr=0.5,
+                  lr_gamma=0.1, lr_milestones=(2, 5))
     values.update(overrides)
     return types.SimpleNamespace(**values)
 
@@ -248,7 +249,9 @@ def _expected_lrs(policy: str, opt, n: int) -> List[float]:
             out.append(lr if epoch <= opt.n_epochs else lr * (1 - (epoch - opt.n_epochs) / (opt.n_epochs_decay + 1)))
         return out
     if policy == "step":
-        return [lr * 0.1 ** (k // opt.lr_decay_iters) for k in range(n + 1)]
+        return [lr * opt.lr_gamma ** (k // opt.lr_decay_iters) for k in range(n + 1)]
+    if policy == "multistep":  # epoch k + 1 runs after k scheduler steps
+        return [lr * opt.lr_gamma ** sum(k >= m for m in opt.lr_milestones) for k in range(n + 1)]
     if policy == "cosine":
         return [0.5 * lr * (1 + math.cos(math.pi * k / opt.n_epochs)) for k in range(n + 1)]
     if policy == "plateau":  # constant metric: 1 good epoch then 6 bad ones (> patience 5) -> x0.2, repeat
@@ -264,10 +267,11 @@ def _expected_lrs(policy: str, opt, n: int) -> List[float]:
 
 @pytest.mark.parametrize("policy", LR_POLICIES.names())
 def test_scheduler_follows_its_formula(policy: str) -> None:
-    if policy not in ("linear", "step", "cosine", "plateau"):
+    if policy not in ("linear", "step", "multistep", "cosine", "plateau"):
         pytest.skip(f"lr policy {policy!r} has no expected schedule in tests/test_losses.py")
     opt = _sched_opt(lr_policy=policy)
-    n = {"linear": opt.n_epochs + opt.n_epochs_decay - 1, "step": 7, "cosine": opt.n_epochs, "plateau": 14}[policy]
+    n = {"linear": opt.n_epochs + opt.n_epochs_decay - 1, "step": 7, "multistep": 9, "cosine": opt.n_epochs,
+         "plateau": 14}[policy]
     got = _lrs(opt, n)
     expected = _expected_lrs(policy, opt, n)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -289,6 +293,12 @@ def test_linear_policy_resumes_at_epoch_count() -> None:
 def test_step_policy_hand_values() -> None:
     assert _lrs(_sched_opt(lr_policy="step", lr_decay_iters=3, lr=1.0), 7) == pytest.approx(
         [1.0, 1.0, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_multistep_policy_hand_values() -> None:
+    """ESRGAN's schedule: halve after the given epochs."""
+    opt = _sched_opt(lr_policy="multistep", lr_milestones=(2, 3, 5), lr_gamma=0.5, lr=1.0)
+    assert _lrs(opt, 6) == pytest.approx([1.0, 1.0, 0.5, 0.25, 0.25, 0.125, 0.125])
 
 
 def test_plateau_policy() -> None:

@@ -331,6 +331,11 @@ BAD_OPTIONS = [
     ("no-epochs", TrainOptions, "{root}", ["--n_epochs", "0", "--n_epochs_decay", "0"], ["--n_epochs"]),
     ("lr-0", TrainOptions, "{root}", ["--lr", "0"], ["--lr"]),
     ("display-port-70000", TrainOptions, "{root}", ["--display_port", "70000"], ["--display_port"]),
+    ("beta2-1", TrainOptions, "{root}", ["--beta2", "1"], ["--beta2"]),
+    ("milestones-decreasing", TrainOptions, "{root}", ["--lr_milestones", "5,3"], ["--lr_milestones", "5,3"]),
+    ("milestones-not-numbers", TrainOptions, "{root}", ["--lr_milestones", "a"], ["--lr_milestones"]),
+    ("multistep-without-milestones", TrainOptions, "{root}", ["--lr_policy", "multistep"], ["--lr_milestones"]),
+    ("lr-gamma-0", TrainOptions, "{root}", ["--lr_gamma", "0"], ["--lr_gamma"]),
 ]
 
 

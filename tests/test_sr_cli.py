@@ -549,6 +549,22 @@ def test_eval_sr_with_the_tiny_checkpoint_has_both_rows(eval_sr, trained, capsys
     assert model["psnr"] == pytest.approx(val_psnr, abs=1e-3) and model["ssim"] == pytest.approx(val_ssim, abs=1e-3)
     assert f"{model['psnr']:.2f} / {model['ssim']:.4f}" == rows["tiny SRGAN"][0]
     assert not (ROOT / "results" / NAME).exists(), "eval_sr.py wrote its results into the repository"
+    assert "LR by bicubic" in report["protocol"] and "LR by bicubic" in printed
+
+
+def test_eval_sr_on_degraded_inputs_names_the_degradation(eval_sr, trained, capsys, tmp_path):
+    """Flags after -- reach test.py: with --degradation realesrgan both rows score the same seeded degraded LRs,
+    which bicubic upscales worse than the clean bicubic LRs, and the caption and JSON say how the LR was made."""
+    args = ["--sets", str(shared(SET5)), "--checkpoints_dir", str(trained.checkpoints), "--gpu_ids", "-1"]
+    assert eval_sr.main(args + ["--json", str(tmp_path / "clean.json")]) == 0
+    assert eval_sr.main(args + ["--name", NAME, "--json", str(tmp_path / "deg.json"), "--",
+                                "--degradation", "realesrgan", "--seed", "2"]) == 0
+    printed = capsys.readouterr().out
+    clean = json.loads((tmp_path / "clean.json").read_text(encoding="utf-8"))["results"]["bicubic"]["Set5"]
+    report = json.loads((tmp_path / "deg.json").read_text(encoding="utf-8"))
+    assert report["protocol"].endswith("LR by one seeded draw of the realesrgan pipeline (seed 2)")
+    assert "realesrgan pipeline (seed 2)" in printed
+    assert report["results"]["bicubic"]["Set5"]["psnr"] < clean["psnr"] - 0.5
 
 
 def test_eval_sr_rejects_bad_options(eval_sr, tmp_path):
@@ -578,3 +594,27 @@ def test_side_by_side_shows_every_method_with_its_scores(trained, tmp_path):
     assert np.array_equal(hr_panel, hr.repeat(2, axis=0).repeat(2, axis=1))  # the HR panel is the region itself
     with pytest.raises(SystemExit):
         script.main(["--image", str(image), "--box", "500,500,32,32", "--out", str(out)])
+
+
+def test_side_by_side_degrades_the_lr_as_test_py_does(trained, tmp_path):
+    """--degradation realesrgan --seed N: the LR panel is the pipeline's draw for (N, file name), computed here
+    from the pipeline itself (test.py's LR for the same seed: tests/test_degradations.py)."""
+    import zlib
+
+    from data.degradations import default_settings, degrade, sample_rng
+
+    script = load_script("scripts/sr_side_by_side.py")
+    image = shared(SET5) / "butterfly.png"
+    out = tmp_path / "side.png"
+    assert script.main(["--image", str(image), "--box", "40,60,32,24", "--zoom", "2", "--checkpoints_dir",
+                        str(trained.checkpoints), "--model", f"{NAME}=tiny", "--out", str(out),
+                        "--degradation", "realesrgan", "--seed", "3"]) == 0
+    with Image.open(image) as img:
+        hr = torch.from_numpy(np.asarray(img.convert("RGB"), dtype=np.float32).transpose(2, 0, 1).copy()) / 255
+    lr = degrade(hr, 4, default_settings(), sample_rng(3, zlib.crc32(b"butterfly.png")))  # (3, 64, 64)
+    lr8 = (lr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    region = lr8.repeat(4, axis=0).repeat(4, axis=1)[60:84, 40:72]
+    lr_panel = np.asarray(Image.open(out).convert("RGB"))[:48, :64]
+    assert np.array_equal(lr_panel, region.repeat(2, axis=0).repeat(2, axis=1))
+    bicubic_lr = np.asarray(Image.open(image).convert("RGB").resize((64, 64), Image.Resampling.BICUBIC))
+    assert not np.array_equal(lr8, bicubic_lr)

@@ -1,4 +1,5 @@
-"""The SRGAN recipe scripts run end to end (tiny networks, Set5) and train with the settings they document."""
+"""The SR recipe scripts (SRGAN, ESRGAN, Real-ESRGAN, the compact real-world model) run end to end on tiny
+networks (Set5) and train with the settings they document."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ from helpers import ROOT, require_or_skip
 
 SET5 = ROOT.parent / "shared" / "data" / "sr_eval" / "Set5"
 # Tiny overrides appended after the recipe's flags (argparse keeps the last value).
-TINY = ["--ngf", "8", "--ndf", "8", "--n_blocks", "1", "--crop_size", "32", "--batch_size", "2", "--gpu_ids", "-1",
-        "--num_threads", "0", "--display_id", "0", "--max_dataset_size", "2", "--netD_head", "conv", "--print_freq", "1"]
+TINY_COMMON = ["--ngf", "8", "--ndf", "8", "--crop_size", "32", "--batch_size", "2", "--gpu_ids", "-1",
+               "--num_threads", "0", "--display_id", "0", "--max_dataset_size", "2", "--print_freq", "1"]
+TINY = [*TINY_COMMON, "--n_blocks", "1", "--netD_head", "conv"]  # srresnet and --netD srgan
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +32,11 @@ def vgg19_features(tmp_path_factory) -> Path:
     return path
 
 
-def run_recipe(script: str, tmp_path: Path, env: Dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+def run_recipe(script: str, tmp_path: Path, env: Dict[str, str], *extra: str,
+               name: str = "recipe") -> subprocess.CompletedProcess:
     require_or_skip(SET5.is_dir(), f"shared SR images are absent ({SET5})")
     environment = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", **env}
-    return subprocess.run(["bash", f"scripts/{script}", str(SET5), "recipe", *extra], cwd=ROOT, env=environment,
+    return subprocess.run(["bash", f"scripts/{script}", str(SET5), name, *extra], cwd=ROOT, env=environment,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -70,7 +73,91 @@ def test_seed000_recipe_settings(tmp_path, vgg19_features) -> None:
     assert "(epoch: 2," in log
 
 
+# The recipes' own generators, made tiny (after TINY, so these win).
+TINY_RRDB = ["--ngf", "8", "--n_blocks", "1", "--growth_channels", "4"]
+TINY_SRVGG = ["--ngf", "8", "--n_conv", "1"]
+REAL_ESRGAN_LAYERS = "conv1_2:0.1,conv2_2:0.1,conv3_4:1,conv4_4:1,conv5_4:1"
+
+
+def _real_esrgan_stage2(opt: dict) -> None:
+    """Real-ESRGAN's stage-2 losses and optimiser (../shared/reference/realesrgan_recipe.md)."""
+    assert (opt["netD"], opt["gan_mode"], opt["lambda_adv"], opt["pretrain_epochs"]) == ("unet_sn", "vanilla", 0.1, 0)
+    assert (opt["pixel_loss"], opt["lambda_pixel"], opt["lambda_perceptual"]) == ("l1", 1, 1)
+    assert (opt["perceptual_layers"], opt["perceptual_criterion"], opt["vgg_before_activation"]) == \
+        (REAL_ESRGAN_LAYERS, "l1", True)
+    assert (opt["usm_targets"], opt["lr"], opt["beta1"], opt["beta2"], opt["ema_decay"]) == \
+        ("both", 1e-4, 0.9, 0.99, 0.999)
+    assert opt["degradation"] == "realesrgan"
+
+
+def test_realesrgan_recipe_runs_both_stages_and_hands_over_the_ema_weights(tmp_path, vgg19_features) -> None:
+    checkpoints = tmp_path / "ck"
+    env = {"NET_EPOCHS": "1", "GAN_EPOCHS": "1", "CHECKPOINTS_DIR": str(checkpoints)}
+    proc = run_recipe("realesrgan.sh", tmp_path, env, *TINY_COMMON, *TINY_RRDB, "--vgg_weights", str(vgg19_features))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stage1, stage2 = saved_options(checkpoints / "recipe_net"), saved_options(checkpoints / "recipe")
+    assert (stage1["netG"], stage1["degradation"], stage1["pixel_loss"], stage1["lambda_perceptual"]) == \
+        ("rrdbnet", "realesrgan", "l1", 0)
+    assert (stage1["n_blocks"], stage1["growth_channels"], stage1["netD"]) == (1, 4, "unet_sn")  # TINY_RRDB won
+    assert (stage1["lr"], stage1["beta1"], stage1["beta2"], stage1["ema_decay"], stage1["pretrain_epochs"]) == \
+        (2e-4, 0.9, 0.99, 0.999, 1)
+    _real_esrgan_stage2(stage2)
+    assert stage2["netG"] == "rrdbnet" and stage2["pretrained_G"] == str(checkpoints / "recipe_net")
+    assert f"generator initialised from {checkpoints / 'recipe_net' / 'latest_net_G_ema.pth'}" in proc.stdout
+    assert (checkpoints / "recipe" / "latest_net_G_ema.pth").is_file()
+    assert (checkpoints / "recipe" / "latest_net_D.pth").is_file()
+
+    # START_FROM skips Real-ESRNet: stage 2 starts from the given weights (here stage 1's folder).
+    env = {**env, "START_FROM": str(checkpoints / "recipe_net")}
+    proc = run_recipe("realesrgan.sh", tmp_path, env, *TINY_COMMON, *TINY_RRDB, "--vgg_weights",
+                      str(vgg19_features), name="again")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (checkpoints / "again_net").exists()
+    assert saved_options(checkpoints / "again")["pretrained_G"] == str(checkpoints / "recipe_net")
+
+
+def test_esrgan_recipe_halves_the_rate_at_its_milestones(tmp_path, vgg19_features) -> None:
+    checkpoints = tmp_path / "ck"
+    env = {"PSNR_EPOCHS": "4", "GAN_EPOCHS": "8", "CHECKPOINTS_DIR": str(checkpoints)}
+    proc = run_recipe("esrgan.sh", tmp_path, env, *TINY, *TINY_RRDB, "--vgg_weights", str(vgg19_features))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    psnr, gan = saved_options(checkpoints / "recipe_psnr"), saved_options(checkpoints / "recipe")
+    assert (psnr["netG"], psnr["degradation"], psnr["pixel_loss"], psnr["lambda_perceptual"], psnr["lr"]) == \
+        ("rrdbnet", "bicubic", "l1", 0, 2e-4)
+    assert (psnr["lr_policy"], psnr["lr_milestones"], psnr["lr_gamma"], psnr["beta2"]) == \
+        ("multistep", [1, 2, 3], 0.5, 0.99)
+    assert (gan["gan_mode"], gan["lambda_adv"], gan["lambda_pixel"], gan["lambda_perceptual"]) == \
+        ("ragan", 5e-3, 1e-2, 1)
+    assert (gan["perceptual_layers"], gan["perceptual_criterion"], gan["vgg_before_activation"]) == \
+        ("conv5_4:1", "l1", True)
+    assert (gan["netD"], gan["lr"], gan["lr_milestones"], gan["ema_decay"]) == ("srgan", 1e-4, [1, 2, 4, 6], 0)
+    assert gan["pretrained_G"] == str(checkpoints / "recipe_psnr")
+    # Stage 1's rate as train.py reports it after each epoch: halved after epochs 1, 2 and 3.
+    halvings = [line for line in proc.stdout.splitlines() if line.startswith("learning rate 0.0002000 ->")]
+    assert halvings == ["learning rate 0.0002000 -> 0.0001000"], proc.stdout[-2000:]
+    assert "learning rate 0.0001000 -> 0.0000500" in proc.stdout and "0.0000500 -> 0.0000250" in proc.stdout
+
+
+def test_compact_recipe_runs_both_stages_and_stops_after_the_first_when_asked(tmp_path, vgg19_features) -> None:
+    checkpoints = tmp_path / "ck"
+    env = {"NET_EPOCHS": "1", "GAN_EPOCHS": "1", "CHECKPOINTS_DIR": str(checkpoints)}
+    proc = run_recipe("realesr_compact.sh", tmp_path, env, *TINY_COMMON, *TINY_SRVGG, "--vgg_weights",
+                      str(vgg19_features))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stage1, stage2 = saved_options(checkpoints / "recipe_net"), saved_options(checkpoints / "recipe")
+    assert (stage1["netG"], stage1["degradation"], stage1["pixel_loss"], stage1["lr_policy"], stage1["ema_decay"]) \
+        == ("srvgg", "realesrgan", "l1", "cosine", 0.999)
+    _real_esrgan_stage2(stage2)
+    assert (stage2["netG"], stage2["ndf"]) == ("srvgg", 8)  # the recipe's --ndf 32, overridden by TINY_COMMON
+    assert (checkpoints / "recipe" / "latest_net_G_ema.pth").is_file()
+
+    env = {**env, "STAGES": "1"}
+    proc = run_recipe("realesr_compact.sh", tmp_path, env, *TINY_COMMON, *TINY_SRVGG, name="only1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (checkpoints / "only1_net" / "latest_net_G_ema.pth").is_file() and not (checkpoints / "only1").exists()
+
+
 def test_recipes_explain_their_usage_without_arguments() -> None:
-    for script in ("srgan_paper.sh", "srgan_seed000.sh"):
+    for script in ("srgan_paper.sh", "srgan_seed000.sh", "realesrgan.sh", "esrgan.sh", "realesr_compact.sh"):
         proc = subprocess.run(["bash", f"scripts/{script}"], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 2 and "DATAROOT" in proc.stderr, (script, proc.stderr)
