@@ -3,10 +3,11 @@
 Active when the model upscales: `opt.sr_scale` > 0, which options/ resolves from the model (`--model srgan`'s
 --scale; models never reach data/ otherwise). The dataset modes then produce:
   single   HR images only: a random HR crop of --crop_size (or the whole image, modcropped, with
-           --preprocess none), random horizontal/vertical flips and 90-degree rotations (unless --no_flip), and
-           the LR made by bicubic downscaling with antialiasing (PIL's BICUBIC reproduces MATLAB's imresize, the
-           SR literature's degradation), or with --degradation realesrgan by Real-ESRGAN's random blur / resize /
-           noise / JPEG pipeline (data/degradations), a new draw per sample seeded from the sample's stream.
+           --preprocess none), random horizontal/vertical flips and 90-degree rotations (horizontal flips
+           only with --no_rotate, none with --no_flip), and the LR made by bicubic downscaling with
+           antialiasing (PIL's BICUBIC reproduces MATLAB's imresize, the SR literature's degradation), or
+           with --degradation realesrgan by Real-ESRGAN's random blur / resize / noise / JPEG pipeline
+           (data/degradations), a new draw per sample seeded from the sample's stream.
   aligned  `<phase>A/` LR and `<phase>B/` HR files paired by name (BtoA swaps the folders); the HR must be
            `--scale` times the LR (up to a remainder that modcrop removes). Crops stay aligned: an LR crop at
            (x, y) pairs with the HR crop at (x * scale, y * scale).
@@ -71,8 +72,12 @@ def _augment(img: Image.Image, flips: Tuple[bool, bool, bool]) -> Image.Image:
 
 
 def _draw_flips(opt: Any) -> Tuple[bool, bool, bool]:
+    """(horizontal flip, vertical flip, transpose) of a training crop: one of the eight, uniformly; horizontal
+    flips only with --no_rotate (srgan's training option); none with --no_flip."""
     if opt.no_flip:
         return (False, False, False)
+    if opt.no_rotate:
+        return (random.random() < 0.5, False, False)
     return (random.random() < 0.5, random.random() < 0.5, random.random() < 0.5)
 
 

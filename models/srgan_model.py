@@ -108,6 +108,9 @@ class SRGANModel(BaseModel):
                            help="target of real images for the discriminator; < 1 is one-sided label smoothing")
             g.add_argument("--val_dataroot", type=str, default=None,
                            help="folder of HR images: PSNR/SSIM of the generator on them after every epoch")
+            g.add_argument("--no_rotate", action="store_true",
+                           help="augment training crops by horizontal flips only (Real-ESRGAN's), not by all eight "
+                                "flips and 90-degree rotations; --no_flip turns off both")
         else:
             parser.set_defaults(batch_size=1)
             g.add_argument("--eval_metrics", action="store_true",

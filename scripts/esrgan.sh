@@ -14,7 +14,7 @@
 # weights: internet once, or --vgg_weights PATH.
 set -euo pipefail
 source "$(dirname "$0")/recipe_settings.sh"
-recipe_usage 14 "$@"
+recipe_usage "$@"
 cd "$(dirname "$0")/.."
 dataroot=$1; name=${2:-esrgan}; shift $(( $# >= 2 ? 2 : 1 ))
 py=${PYTHON:-python}

@@ -14,7 +14,7 @@
 # once, or --vgg_weights PATH. A SIGTERM saves the latest weights of the stage it stops.
 set -euo pipefail
 source "$(dirname "$0")/recipe_settings.sh"
-recipe_usage 14 "$@"
+recipe_usage "$@"
 cd "$(dirname "$0")/.."
 dataroot=$1; name=${2:-realesr_compact}; shift $(( $# >= 2 ? 2 : 1 ))
 py=${PYTHON:-python}

@@ -1,11 +1,11 @@
 # Sourced by the SR recipe scripts: their usage check and Real-ESRGAN's published settings, written once
 # (../shared/reference/realesrgan_recipe.md).
 
-# recipe_usage LAST_HEADER_LINE "$@": without a DATAROOT, print the calling script's header and exit 2.
+# recipe_usage "$@": without a DATAROOT, print the calling script's header (its comment lines after the first
+# line, up to the first line of code) and exit 2.
 recipe_usage() {
-    local last=$1; shift
     if [ $# -lt 1 ]; then
-        sed -n "2,${last}p" "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//' >&2
         exit 2
     fi
 }

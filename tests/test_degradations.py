@@ -267,6 +267,35 @@ def test_training_batches_are_degraded_seeded_and_resume_mid_epoch(tmp_path):
     assert all(torch.equal(a["A"], b["A"]) and torch.equal(a["B"], b["B"]) for a, b in zip(batches, worker))
 
 
+def test_no_rotate_augments_by_horizontal_flips_only(tmp_path):
+    """srgan --no_rotate (Real-ESRGAN's augmentation): every whole-image HR sample is the image or its mirror, and
+    both occur; without it the other six flips and rotations occur too (a transposed 32x48 image is 48x32)."""
+    root = tmp_path / "hr"
+    root.mkdir()
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(root / "a.png")
+    image = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1  # (3, 32, 48) in [-1, 1]
+
+    def samples(*flags: str) -> list:
+        opt = _parse(tmp_path, "--dataroot", str(root), "--preprocess", "none", "--netD_head", "conv",
+                     "--batch_size", "1", "--num_threads", "0", "--seed", "1", *flags)
+        loader, out = create_dataset(opt), []
+        for epoch in range(1, 13):
+            loader.set_epoch(epoch)
+            out += [batch["B"][0] for batch in loader]
+        return out
+
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return a.shape == b.shape and torch.allclose(a, b, atol=1e-6)
+
+    upright = samples("--no_rotate")
+    assert all(same(hr, image) or same(hr, image.flip(-1)) for hr in upright)
+    assert any(same(hr, image) for hr in upright) and any(same(hr, image.flip(-1)) for hr in upright)
+    every = samples()
+    assert any(not (same(hr, image) or same(hr, image.flip(-1))) for hr in every)
+    assert any(hr.shape == (3, 48, 32) for hr in every)
+
+
 SRGAN_DEG = ["--model", "srgan", "--degradation", "realesrgan", "--ngf", "8", "--n_blocks", "1", "--ndf", "8",
              "--netD_head", "conv", "--crop_size", "32", "--batch_size", "1", "--max_dataset_size", "3",
              "--lambda_perceptual", "0", "--n_epochs", "2", "--n_epochs_decay", "0", "--display_id", "0",

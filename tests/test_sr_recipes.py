@@ -99,6 +99,7 @@ def test_realesrgan_recipe_runs_both_stages_and_hands_over_the_ema_weights(tmp_p
     assert (stage1["netG"], stage1["degradation"], stage1["pixel_loss"], stage1["lambda_perceptual"]) == \
         ("rrdbnet", "realesrgan", "l1", 0)
     assert (stage1["n_blocks"], stage1["growth_channels"], stage1["netD"]) == (1, 4, "unet_sn")  # TINY_RRDB won
+    assert stage1["no_rotate"] and stage2["no_rotate"]  # Real-ESRGAN's horizontal flips only
     assert (stage1["lr"], stage1["beta1"], stage1["beta2"], stage1["ema_decay"], stage1["pretrain_epochs"]) == \
         (2e-4, 0.9, 0.99, 0.999, 1)
     _real_esrgan_stage2(stage2)
@@ -148,6 +149,7 @@ def test_compact_recipe_runs_both_stages_and_stops_after_the_first_when_asked(tm
     assert (stage1["netG"], stage1["degradation"], stage1["pixel_loss"], stage1["lr_policy"], stage1["ema_decay"]) \
         == ("srvgg", "realesrgan", "l1", "cosine", 0.999)
     _real_esrgan_stage2(stage2)
+    assert not stage1["no_rotate"]  # all eight flips and rotations: more from a small dataset
     assert (stage2["netG"], stage2["ndf"]) == ("srvgg", 8)  # the recipe's --ndf 32, overridden by TINY_COMMON
     assert (checkpoints / "recipe" / "latest_net_G_ema.pth").is_file()
 
