@@ -118,14 +118,14 @@ def _realesrgan(opt: Any) -> bool:
     return getattr(opt, "degradation", "bicubic") == "realesrgan"
 
 
-def degraded_eval_lr(hr: torch.Tensor, scale: int, settings: DegradationSettings, seed: Optional[int],
+def degraded_eval_lr(hr: torch.Tensor, scale: int, settings: DegradationSettings, seed: int,
                      path: str) -> torch.Tensor:
     """The LR that evaluates the HR image at `path` (C, H, W) in [0, 1] -> (C, H / scale, W / scale): one fixed
-    draw of the realesrgan pipeline, seeded by `seed` (--seed; 0 when not given) and the file name, so every
-    model compared on the same images (test.py, scripts/sr_side_by_side.py) sees the same LR, whatever the order
-    or folder."""
+    draw of the realesrgan pipeline, seeded by `seed` (--seed) and the file name, so every model compared on the
+    same images (test.py, scripts/sr_side_by_side.py) sees the same LR, whatever the order or folder."""
     name_seed = zlib.crc32(os.path.basename(path).encode("utf-8"))
-    return degrade(hr, scale, settings, sample_rng(seed if seed is not None else 0, name_seed))
+    return degrade(hr, scale, settings, sample_rng(seed, name_seed))
+
 
 def training_sample_from_pair(lr: Image.Image, hr: Image.Image, opt: Any, lr_path: str,
                               hr_path: str) -> Dict[str, Any]:
@@ -157,21 +157,26 @@ def test_sample(opt: Any, path: str, hr_path: Optional[str] = None) -> Dict[str,
 
     Without `--eval_metrics` (`opt.sr_test_hr` False) the image at `path` is the LR to upscale. With it, `path`
     is an HR image (or `hr_path` is, for an LR/HR pair) and the LR is made by the same degradation as in
-    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`degraded_eval_lr`; an 8-bit LR without
-    alpha). 'A' is the LR (C, h, w) and 'B' the modcropped HR (C, H, W), both in [0, 1] here, plus 'A_alpha'
-    (1, h, w) when the LR has an alpha channel and 'bit_depth'.
+    training: bicubic, or one fixed draw of the realesrgan pipeline per image (`degraded_eval_lr`, seeded by
+    --seed, 0 when not given; an 8-bit LR without alpha). 'A' is the LR (C, h, w) and 'B' the modcropped HR
+    (C, H, W), both in [0, 1] here, plus 'A_alpha' (1, h, w) when the LR has an alpha channel, 'bit_depth', and
+    with an HR 'lr_from', how the LR was made (for the metrics report).
     """
     scale = opt.sr_scale
     sample: Dict[str, Any] = {"A_paths": path}
     if opt.sr_test_hr:
         hr = modcrop(read_image(hr_path or path), scale)
         if hr_path is None and _realesrgan(opt):
-            lr = SRImage(degraded_eval_lr(hr.pixels, scale, settings_from_options(opt), opt.seed, path))
+            seed = opt.seed if opt.seed is not None else 0
+            lr = SRImage(degraded_eval_lr(hr.pixels, scale, settings_from_options(opt), seed, path))
+            sample["lr_from"] = f"one seeded draw of the realesrgan pipeline (seed {seed})"
         elif hr_path is None:
             lr = bicubic_downscale(hr, scale)
+            sample["lr_from"] = "bicubic (PIL)"
         else:
             lr = read_image(path)
             check_pair_sizes(lr.size, hr.size, scale, path, hr_path)
+            sample["lr_from"] = "the LR files of the pairs"
         sample["B"] = hr.pixels
     else:
         lr = read_image(path)

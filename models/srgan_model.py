@@ -306,6 +306,7 @@ class SRGANModel(BaseModel):
         self.lr_image = SRImage(input["A"][0], None if alpha is None else alpha[0],
                                          int(input["bit_depth"][0]))
         self.hr_image = SRImage(input["B"][0], None, self.lr_image.bit_depth) if "B" in input else None
+        self.lr_from: Optional[str] = input["lr_from"][0] if "lr_from" in input else None  # data's description
         self.image_paths = input["A_paths"]
 
     def test(self) -> None:
@@ -352,9 +353,7 @@ class SRGANModel(BaseModel):
         """With --eval_metrics: the per-image and mean PSNR/SSIM table on the page and `metrics.json` beside it."""
         if not self.results:
             return None
-        degraded = getattr(self.opt, "degradation", "bicubic") == "realesrgan"  # a data option, absent for pairs
-        seed = self.opt.seed if self.opt.seed is not None else 0
-        lr_from = f"one seeded draw of the realesrgan pipeline (seed {seed})" if degraded else "bicubic (PIL)"
+        lr_from = self.lr_from  # how data/ made the LR, the same for every image of the run
         report = write_metrics_report(
             webpage, self.results,
             f"PSNR (dB) / SSIM, Y channel, {self.scale} border pixels cropped, x{self.scale}, LR by {lr_from}",
