@@ -32,7 +32,7 @@ setup(
     extras_require={
         "tensorboard": ["tensorboard>=2.12,<3"],
         # FID / KID (scripts/eval_fid.py, test.py --fid; util/fid.py says why this library). 0.4.0 is the release
-        # tested (tests/test_fid.py); an 86 KB pure-Python wheel whose dependencies are all required above.
+        # tested (tests/util/test_fid.py); an 86 KB pure-Python wheel whose dependencies are all required above.
         "metrics": ["torch-fidelity>=0.4,<0.5"],
         # --use_wandb (util/reports/wandb_display.py): wandb and its dependencies take about 90 MB.
         "wandb": ["wandb>=0.17,<1"],

@@ -23,7 +23,8 @@ import time
 from typing import Optional, Sequence
 
 from data import create_dataset
-from models import create_model, network_options, train_state
+from models import create_model, network_options
+from models.training import train_state
 from options.train_options import TrainOptions
 from util import distributed, launcher
 from util.cli import run_cli, seed_everything

@@ -73,10 +73,10 @@ def _augment(img: Image.Image, flips: Tuple[bool, bool, bool]) -> Image.Image:
 
 def _draw_flips(opt: Any) -> Tuple[bool, bool, bool]:
     """(horizontal flip, vertical flip, transpose) of a training crop: one of the eight, uniformly; horizontal
-    flips only with --no_rotate (srgan's training option); none with --no_flip."""
+    flips only without `opt.sr_rotate` (resolved by options/ from srgan's --no_rotate); none with --no_flip."""
     if opt.no_flip:
         return (False, False, False)
-    if opt.no_rotate:
+    if not opt.sr_rotate:
         return (random.random() < 0.5, False, False)
     return (random.random() < 0.5, random.random() < 0.5, random.random() < 0.5)
 

@@ -20,14 +20,14 @@ from util import distributed
 from util.registry import Registry
 from util.reports.results import save_images
 
-from . import architecture, ema, networks
-from .acceleration import Acceleration
-from .checkpoints import cpu_state_dict, load_into, load_state_dict_file, match_parameter_layout, save_network_file
+from . import networks
+from .archs import registration
+from .training import Acceleration, checkpoints, ema
 
 logger = logging.getLogger(__name__)
 
 # Metadata of a registration: `tiny`, the flags that make the model small and quick for the tests that train
-# every registered one (the chosen architectures' `Tiny.flags()` come on top; models/architecture.py).
+# every registered one (the chosen architectures' `Tiny.flags()` come on top; models/archs/registration.py).
 MODELS: Registry[type] = Registry("model (--model)")
 
 
@@ -36,7 +36,7 @@ class BaseModel(ABC):
     `modify_commandline_options` (new flags, other defaults) and `validate_options`."""
 
     # Options that decide the layout of the model's generators and of its discriminators (() when it builds
-    # none); `network_options` adds those the chosen architectures declare (models/architecture.py).
+    # none); `network_options` adds those the chosen architectures declare (models/archs/registration.py).
     generator_options: Tuple[str, ...] = ("netG", "ngf", "norm", "input_nc", "output_nc", "no_dropout")
     discriminator_options: Tuple[str, ...] = ("netD", "ndf", "norm", "n_layers_D", "input_nc", "output_nc")
     # Generators (`model_names` entries) built from output_nc to input_nc channels, e.g. CycleGAN's G_B: what
@@ -71,7 +71,7 @@ class BaseModel(ABC):
         self.scalers: List[Optional[torch.amp.GradScaler]] = []  # one per optimiser under --amp fp16
         # Frozen helper networks (e.g. a perceptual loss's VGG) that take the speed settings too.
         self.auxiliary_networks: List[nn.Module] = []
-        self.ema = ema.GeneratorEMA()  # --ema_decay's averages of the generators (models/ema.py); none by default
+        self.ema = ema.GeneratorEMA()  # --ema_decay's averages of the generators (training/ema.py); none by default
 
     # ------------------------------------------------------------------ options
     @staticmethod
@@ -95,15 +95,15 @@ class BaseModel(ABC):
         """Every option that decides the layout of the generators ('G' in `roles`) and discriminators ('D'):
         the model's lists plus the options the chosen --netG / --netD declare.
 
-        The one list behind the checks that need it: a resumed run must keep these (models.train_state), a
-        checkpoint that does not fit names them (models.checkpoints), and scripts that rebuild a trained
+        The one list behind the checks that need it: a resumed run must keep these (training/train_state.py), a
+        checkpoint that does not fit names them (training/checkpoints.py), and scripts that rebuild a trained
         generator take them from its train_opt.json.
         """
         names: List[str] = []
         if "G" in roles and cls.generator_options:
-            names += [*cls.generator_options, *architecture.own_options(networks.GENERATORS, opt.netG)]
+            names += [*cls.generator_options, *registration.own_options(networks.GENERATORS, opt.netG)]
         if "D" in roles and cls.discriminator_options:
-            names += [*cls.discriminator_options, *architecture.own_options(networks.DISCRIMINATORS, opt.netD)]
+            names += [*cls.discriminator_options, *registration.own_options(networks.DISCRIMINATORS, opt.netD)]
         return tuple(dict.fromkeys(names))
 
     @classmethod
@@ -112,8 +112,9 @@ class BaseModel(ABC):
         namespace (data/ never imports models): `size_divisor`, what the generator's input sides must be
         multiples of; `sr_scale`, how many times larger the output is than the input (0: the model does not
         upscale); `sr_test_hr`, whether test images are HR ones that the data pipeline degrades to the LR input
-        and keeps as the reference (super-resolution metrics)."""
-        return {"size_divisor": networks.size_divisor(opt.netG), "sr_scale": 0, "sr_test_hr": False}
+        and keeps as the reference (SR metrics); `sr_rotate`, whether SR training crops are rotated too."""
+        return {"size_divisor": networks.size_divisor(opt.netG), "sr_scale": 0, "sr_test_hr": False,
+                "sr_rotate": True}
 
     @classmethod
     def derived_options(cls, opt: Any) -> Dict[str, Any]:
@@ -270,11 +271,11 @@ class BaseModel(ABC):
 
     def network_states(self) -> Dict[str, Dict[str, torch.Tensor]]:
         """Each network's CPU state_dict by name, and under --ema_decay each generator's average ('G_ema')."""
-        states = {name: cpu_state_dict(net) for name, net in self.named_networks()}
+        states = {name: checkpoints.cpu_state_dict(net) for name, net in self.named_networks()}
         return {**states, **self.ema.state_dicts()}
 
     def training_state(self) -> Dict[str, Any]:
-        """Networks, optimisers, schedulers and extras, as tensors and plain values (see models.train_state)."""
+        """Networks, optimisers, schedulers and extras, as tensors and plain values (models.training.train_state)."""
         return {
             "networks": self.network_states(),
             "optimizers": [optimizer.state_dict() for optimizer in self.optimizers],
@@ -285,12 +286,12 @@ class BaseModel(ABC):
 
     def load_training_state(self, state: Dict[str, Any]) -> None:
         for name, net in self.named_networks():
-            load_into(networks.unwrap(net), state["networks"][name], f"training state (network {name})",
-                      self.shaping_options(name))
+            checkpoints.load_into(networks.unwrap(net), state["networks"][name],
+                                  f"training state (network {name})", self.shaping_options(name))
         self.ema.load_training_state(state["networks"], self.shaping_options)
         for optimizer, optimizer_state in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(optimizer_state)
-            match_parameter_layout(optimizer)
+            checkpoints.match_parameter_layout(optimizer)
         for scheduler, scheduler_state in zip(self.schedulers, state["schedulers"], strict=True):
             scheduler.load_state_dict(scheduler_state)
         # A run resumed with another --amp starts its loss scale afresh (states saved before --amp have none).
@@ -319,16 +320,16 @@ class BaseModel(ABC):
     def save_networks(self, epoch: Union[int, str]) -> List[str]:
         """Save each of `network_states` as `<epoch>_net_<name>.pth`: a plain CPU state_dict, written atomically."""
         os.makedirs(self.save_dir, exist_ok=True)
-        return [save_network_file(state, self.network_path(epoch, name))
+        return [checkpoints.save_network_file(state, self.network_path(epoch, name))
                 for name, state in self.network_states().items()]
 
     def load_networks(self, epoch: Union[int, str]) -> None:
         """Load `<epoch>_net_<name>.pth` into each network (tensors only: `weights_only=True`); test.py loads a
-        generator's average `<epoch>_net_<name>_ema.pth` instead where there is one (models/ema.py)."""
+        generator's average `<epoch>_net_<name>_ema.pth` instead where there is one (models/training/ema.py)."""
         for name, net in self.named_networks():
             path = ema.inference_file(self, epoch, name)
-            state = load_state_dict_file(path)
-            load_into(networks.unwrap(net), state, path, self.shaping_options(name))
+            state = checkpoints.load_state_dict_file(path)
+            checkpoints.load_into(networks.unwrap(net), state, path, self.shaping_options(name))
             logger.info("loaded %s", path)
 
     def shaping_options(self, name: str) -> Tuple[str, ...]:

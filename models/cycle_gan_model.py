@@ -15,7 +15,7 @@ from util.errors import OptionError
 
 from . import networks
 from .base_model import MODELS, BaseModel
-from .image_pool import ImagePool
+from .training.image_pool import ImagePool
 
 
 @MODELS.register("cycle_gan", tiny=("--netG", "resnet_6blocks"))

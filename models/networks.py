@@ -1,8 +1,8 @@
 """Facade over the architectures, losses and schedulers: the reference's `networks` API in one import.
 
-Architectures live in modules of their own (`resnet.py`, `unet.py`, `discriminators.py`, ...) and
-register themselves; `define_G`/`define_D` look them up by name. Importing this module is what makes
-every built-in architecture available: a new one is its own module plus one import line below.
+Architectures live in `models/archs/` (one `*_arch.py` module each, registered in `archs/registry.py`);
+losses in `models/losses/`; schedulers in `models/training/`. `define_G`/`define_D` look architectures up by
+name, so importing this module (which imports `models.archs`) is what makes every built-in one available.
 """
 from __future__ import annotations
 
@@ -12,27 +12,19 @@ import torch.nn as nn
 
 from util.errors import OptionError
 
-from . import msrresnet as _msrresnet  # noqa: F401  (registers msrresnet)
-from . import resnet as _resnet  # noqa: F401  (registers resnet_9blocks, resnet_6blocks)
-from . import rrdbnet as _rrdbnet  # noqa: F401  (registers rrdbnet)
-from . import srgan_discriminator as _srgan_discriminator  # noqa: F401  (registers srgan)
-from . import srresnet as _srresnet  # noqa: F401  (registers srresnet)
-from . import srvgg as _srvgg  # noqa: F401  (registers srvgg)
-from . import unet as _unet  # noqa: F401  (registers unet_256, unet_128)
-from . import unet_discriminator as _unet_discriminator  # noqa: F401  (registers unet_sn)
-from . import architecture
-from .architecture import Tiny
-from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator
-from .generators import GENERATORS, generator_scales, size_divisor, sr_scales, upscales
-from .init import INIT_TYPES, init_net, init_weights, unwrap
+from .archs import registration
+from .archs.init import INIT_TYPES, init_net, init_weights, unwrap
+from .archs.norms import NORM_LAYERS, get_norm_layer
+from .archs.patchgan_arch import NLayerDiscriminator, PixelDiscriminator
+from .archs.registration import Tiny
+from .archs.registry import DISCRIMINATORS, GENERATORS, generator_scales, size_divisor, sr_scales, upscales
+from .archs.resnet_arch import ResnetBlock, ResnetGenerator
+from .archs.srgan_discriminator_arch import SRGANDiscriminator
+from .archs.srresnet_arch import SRResNet
+from .archs.unet_arch import UnetGenerator, UnetSkipConnectionBlock
+from .archs.value_range import adapt_value_range
 from .losses import GAN_MODES, GANLoss, gradient_penalty
-from .norms import NORM_LAYERS, get_norm_layer
-from .resnet import ResnetBlock, ResnetGenerator
-from .srgan_discriminator import SRGANDiscriminator
-from .srresnet import SRResNet
-from .schedulers import LR_POLICIES, get_scheduler
-from .unet import UnetGenerator, UnetSkipConnectionBlock
-from .value_range import adapt_value_range
+from .training.schedulers import LR_POLICIES, get_scheduler
 
 __all__ = [
     "DISCRIMINATORS", "GENERATORS", "GAN_MODES", "INIT_TYPES", "LR_POLICIES", "NORM_LAYERS", "Tiny",
@@ -90,18 +82,18 @@ def define_D(
 
 def generator_kwargs(opt: Any) -> Dict[str, Any]:
     """The builder arguments generator `opt.netG` takes from the options (e.g. srresnet's n_blocks and scale)."""
-    return architecture.builder_kwargs(GENERATORS, opt.netG, opt)
+    return registration.builder_kwargs(GENERATORS, opt.netG, opt)
 
 
 def discriminator_kwargs(opt: Any) -> Dict[str, Any]:
     """The builder arguments discriminator `opt.netD` takes from the options (e.g. srgan's head)."""
-    return architecture.builder_kwargs(DISCRIMINATORS, opt.netD, opt)
+    return registration.builder_kwargs(DISCRIMINATORS, opt.netD, opt)
 
 
 def add_architecture_options(parser: Any, netG: str, netD: str, is_train: bool) -> None:
     """Add the own flags of generator `netG` and discriminator `netD` (options/ calls it after the model's hook)."""
-    architecture.add_options(GENERATORS, netG, parser, is_train)
-    architecture.add_options(DISCRIMINATORS, netD, parser, is_train)
+    registration.add_options(GENERATORS, netG, parser, is_train)
+    registration.add_options(DISCRIMINATORS, netD, parser, is_train)
 
 
 def validate_architectures(opt: Any) -> None:
@@ -112,5 +104,5 @@ def validate_architectures(opt: Any) -> None:
     if can_make and scale is not None and scale not in can_make:
         raise OptionError(f"--netG {opt.netG} cannot make --scale {scale}: it makes "
                           f"{', '.join(str(s) for s in can_make)}")
-    architecture.validate(GENERATORS, opt.netG, opt)
-    architecture.validate(DISCRIMINATORS, opt.netD, opt)
+    registration.validate(GENERATORS, opt.netG, opt)
+    registration.validate(DISCRIMINATORS, opt.netD, opt)

@@ -7,7 +7,7 @@ Training has two stages, as in the paper:
   1. SRResNet: the generator alone with the pixel MSE, or L1 with `--pixel_loss l1` (`--pretrain_epochs N`, or
      `--pretrained_G PATH` to start from a trained checkpoint, an SR zoo model or a published file);
   2. adversarial: content loss (`--lambda_pixel` * pixel loss + `--lambda_perceptual` * VGG19 feature loss, one
-     layer or several, optionally against unsharp-masked targets: models/sr_losses.py) plus `--lambda_adv` *
+     layer or several, optionally against unsharp-masked targets: models/losses/content_loss.py) plus `--lambda_adv` *
      GANLoss (`--gan_mode ragan`: ESRGAN's relativistic one), against the SRGAN discriminator.
 The paper's settings are the defaults of stage 2: VGG phi_5,4 with the features rescaled by 1/12.75 (a
 weight of 1/12.75^2 = 0.006 on the feature MSE), 1e-3 adversarial, no pixel term, the vanilla GAN loss,
@@ -15,18 +15,17 @@ Adam(1e-4, 0.9, 0.999). Options for the usual stabilisers: Gaussian noise on the
 decaying per epoch (`--d_noise_std`, `--d_noise_decay`) and one-sided label smoothing (`--real_label`).
 
 Images: 'A' the LR, 'B' the HR, both in [-1, 1] (data/sr_pairs); the MSE is taken in that range.
-At test time (`test.py --model srgan`) images of any size are upscaled tile by tile (models/sr_inference),
+At test time (`test.py --model srgan`) images of any size are upscaled tile by tile (models/inference),
 keeping alpha, greyscale and 16-bit depth, and with `--eval_metrics` PSNR/SSIM on the Y channel are reported
 for the model and for bicubic upscaling (util/images/metrics).
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import warnings
 from collections import OrderedDict
-from typing import Any, ContextManager, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -38,11 +37,13 @@ from util.images import (SRImage, bicubic_downscale, bicubic_upscale, make_datas
                          sr_metrics)
 from util.reports.results import add_result_row, save_result_image, write_metrics_report
 
-from . import architecture, networks
+from . import networks
+from .archs import registration
 from .base_model import MODELS, BaseModel
-from .published_weights import load_pretrained_generator, pretrained_generator_file
-from .sr_losses import ContentLoss, add_content_loss_options, validate_content_loss_options
-from .sr_inference import MAX_EXACT_PAD, default_tile_pad, super_resolve
+from .inference.published_weights import load_pretrained_generator, pretrained_generator_file
+from .losses.content_loss import ContentLoss, add_content_loss_options, validate_content_loss_options
+from .inference.tiles import MAX_EXACT_PAD, default_tile_pad
+from .inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class SRGANModel(BaseModel):
     channels_last_inference = True
     # RGB in and out (validated), and the generator is built without dropout: those options shape nothing here.
     # --scale is the model's (the data pipeline degrades by it too); --n_blocks and --netD_head are the chosen
-    # architectures' own (models/srresnet.py, models/srgan_discriminator.py).
+    # architectures' own (models/archs/srresnet_arch.py, models/archs/srgan_discriminator_arch.py).
     generator_options = ("netG", "ngf", "norm", "scale")
     discriminator_options = ("netD", "ndf", "norm", "n_layers_D")
 
@@ -80,8 +81,8 @@ class SRGANModel(BaseModel):
         g.add_argument("--tile", type=int, default=192,
                        help="upscale test and validation images in tiles of this many LR pixels, so memory stays "
                             f"bounded; 0: whole image (generators with a default of their own: {own_tiles})")
-        radii = ", ".join(f"{name} {architecture.context(networks.GENERATORS, name, {})}" for name in upscaling
-                          if architecture.context(networks.GENERATORS, name, {}) is not None)
+        radii = ", ".join(f"{name} {registration.context(networks.GENERATORS, name, {})}" for name in upscaling
+                          if registration.context(networks.GENERATORS, name, {}) is not None)
         g.add_argument("--tile_pad", type=int, default=None,
                        help=f"LR pixels of context around each tile; default: the generator's receptive-field "
                             f"radius, which makes tiles exact, at most {MAX_EXACT_PAD} (radii at the default sizes: "
@@ -164,16 +165,18 @@ class SRGANModel(BaseModel):
     @classmethod
     def derived_options(cls, opt: Any) -> Dict[str, Any]:
         """--tile_pad, when not given: the generator's receptive-field radius (its registration's `context`), at
-        most MAX_EXACT_PAD (models/sr_inference.default_tile_pad)."""
+        most MAX_EXACT_PAD (models/inference/tiles.default_tile_pad)."""
         if opt.tile_pad is not None:
             return {}
         return {"tile_pad": default_tile_pad(opt.netG, networks.generator_kwargs(opt))}
 
     @classmethod
     def data_options(cls, opt: Any) -> Dict[str, Any]:
-        """LR/HR pairs at --scale; with test.py's --eval_metrics the images are HR, degraded by data/ itself."""
+        """LR/HR pairs at --scale; with test.py's --eval_metrics the images are HR, degraded by data/ itself;
+        training crops rotated as well as flipped unless --no_rotate."""
         return {**super().data_options(opt), "sr_scale": opt.scale,
-                "sr_test_hr": not opt.isTrain and opt.eval_metrics}
+                "sr_test_hr": not opt.isTrain and opt.eval_metrics,
+                "sr_rotate": not (opt.isTrain and opt.no_rotate)}
 
     def __init__(self, opt: Any):
         super().__init__(opt)
@@ -183,7 +186,7 @@ class SRGANModel(BaseModel):
         self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False,
                                       opt.init_type, opt.init_gain, self.gpu_ids, **networks.generator_kwargs(opt))
         self.results: List[Dict[str, Any]] = []
-        self._said_fp32 = False  # whether a 16-bit image was announced as upscaled in fp32 (`_precision_for`)
+        self._upscaler: Optional[Upscaler] = None  # the generator's, made at the first test image
         if not self.isTrain:
             return
         if opt.pretrained_G:
@@ -280,23 +283,18 @@ class SRGANModel(BaseModel):
         return self.isTrain and super().fixed_input_size()
 
     def _upscale(self, lr: SRImage, net: Optional[nn.Module] = None) -> SRImage:
-        """`lr` upscaled tile by tile (--tile, --tile_pad) by `net` (default: the generator), as test.py and
-        validation both do; an image of more than 8 bits in fp32 (`_precision_for`)."""
-        with self.inference_context(), self._precision_for(lr):
-            return super_resolve(net if net is not None else networks.unwrap(self.netG), lr, self.scale, self.opt.tile, self.opt.tile_pad,
-                                 self.device, edge_pad=self.opt.edge_pad)
+        """`lr` upscaled tile by tile (--tile, --tile_pad, --edge_pad) by `net` (default: the generator), through
+        the one inference object (models/inference.Upscaler) on this model's device and precision, as test.py
+        and validation both do."""
+        if net is not None:  # validation of another network (the average): an Upscaler of its own
+            return self._upscaler_for(net)(lr)
+        if self._upscaler is None:
+            self._upscaler = self._upscaler_for(self.netG)
+        return self._upscaler(lr)
 
-    def _precision_for(self, lr: SRImage) -> ContextManager[Any]:
-        """fp32 for an image of more than 8 bits, whatever --amp: bf16 keeps 8 bits of mantissa, and a 16-bit photo
-        came out of bf16 with 2,304 distinct levels against fp32's 63,108. 16 bits in, 16-bit precision out
-        (said once per run); 8-bit images keep the --amp precision, measured to score as fp32's."""
-        if lr.bit_depth <= 8 or self.accel.dtype is None:
-            return contextlib.nullcontext()
-        if not self._said_fp32:
-            logger.info("%d-bit input: upscaled in fp32 (--amp %s keeps about 8 bits of precision)", lr.bit_depth,
-                        self.opt.amp)
-            self._said_fp32 = True
-        return self.accel.full_precision()
+    def _upscaler_for(self, net: nn.Module) -> Upscaler:
+        return Upscaler(net, self.scale, self.device, tile=self.opt.tile, tile_pad=self.opt.tile_pad,
+                        edge_pad=self.opt.edge_pad, accel=self.accel)
 
     def set_input(self, input: Dict[str, Any]) -> None:
         if self.isTrain:

@@ -8,7 +8,7 @@ Every part a model of this toolkit has is here, each in its simplest form; the c
 To add a model `mymodel` (README, "Add a model"):
   1. copy this file to models/mymodel_model.py; rename the class and the name in `@MODELS.register`;
   2. import the module in models/__init__.py (importing it registers it: --model mymodel works);
-  3. change the networks, the losses and `optimize_parameters`. tests/test_models.py then trains and checkpoints
+  3. change the networks, the losses and `optimize_parameters`. tests/models/test_models.py then trains and checkpoints
      it together with every registered model.
 pix2pix_model.py (a GAN: G and D, two optimisers) and cycle_gan_model.py (four networks) are the next steps up.
 """

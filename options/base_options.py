@@ -13,7 +13,8 @@ import torch
 
 import data
 import models
-from models import acceleration, networks
+from models import networks
+from models.training import acceleration
 from util.device import Placement, resolve_placement
 from util.errors import OptionError
 from util.fileio import folder_problem

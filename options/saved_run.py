@@ -6,7 +6,7 @@ options that decide the network are taken from there when the command line does 
 `python test.py --dataroot DIR --name NAME` runs any model this toolkit trained. The rules:
 
 - a flag on the command line wins; one that contradicts the checkpoint gets the CheckpointError of
-  models.checkpoints.load_into, which names the network-shaping options;
+  models.training.checkpoints.load_into, which names the network-shaping options;
 - without the file (the reference's checkpoints, downloaded generators) nothing changes;
 - the saved values become flags, put before the user's ones and parsed by the same parser, so a hand-edited
   bad value is refused like a bad flag, with the file named; an unreadable file is refused the same way.
@@ -25,7 +25,7 @@ Taken from the file:
 Nothing else: --preprocess, --eval, --epoch, --amp, ... are choices of the test run. The run is found by
 --checkpoints_dir and --name as typed (a --suffix is applied to the name after the parse, so pass the full
 name of a run trained with one). train.py never reads the file (a resumed run is checked against its
-training state instead: models/train_state.py).
+training state instead: models/training/train_state.py).
 """
 from __future__ import annotations
 

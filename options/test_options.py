@@ -12,6 +12,8 @@ import os
 import sys
 from typing import NoReturn, Optional, Sequence
 
+import models
+from models import inference
 from util import fid
 from util.errors import OptionError
 from util.fileio import folder_problem
@@ -121,3 +123,18 @@ def run_options(name: str, checkpoints_dir: str = "./checkpoints", args: Sequenc
     in the saved file or in `args`.
     """
     return RunOptions(default_model).parse(["--name", name, "--checkpoints_dir", checkpoints_dir, *args])
+
+
+def upscale_options(name: str, checkpoints_dir: str = "./checkpoints", epoch: str = "latest",
+                    args: Sequence[str] = ()) -> Options:
+    """The options to upscale with model `name` at `epoch`: a run trained with this toolkit or an SR zoo model,
+    installed into `checkpoints_dir` first when it is missing (models.inference.ensure_installed). As
+    `run_options` (`args`: test.py flags such as --gpu_ids), with srgan as the model of a folder without saved
+    options; `models.inference.load_upscaler(opt)` then gives the Upscaler. OptionError for a model that does not
+    upscale (a pix2pix run, say)."""
+    inference.ensure_installed(name, checkpoints_dir, epoch)
+    opt = run_options(name, checkpoints_dir, ["--epoch", epoch, *args], default_model="srgan")
+    if not models.MODELS.get(opt.model).upscales:
+        raise OptionError(f"-n {name} is a --model {opt.model} run, which does not upscale: give a "
+                          f"super-resolution model (--model srgan, or an SR zoo model)")
+    return opt

@@ -27,7 +27,7 @@ Why it is built this way:
     interleaved (before, after, before, after with --repeats 2), so both see the same machine conditions. The
     old code is checked out into a temporary git worktree and measured by this very code, which therefore uses
     only APIs that exist in both trees (TrainOptions().parse, create_model, setup, set_input,
-    optimize_parameters, set_epoch, the model's `upscales`, netG, networks.define_G, sr_inference.super_resolve
+    optimize_parameters, set_epoch, the model's `upscales`, netG, networks.define_G, models.inference.super_resolve
     or upscale_tiled, named upscale in older trees).
     What differs between models comes from what each model declares (`upscales`, options such as
     --vgg_weights), not from its name, so a new model needs no change here beyond its `small` flags.
@@ -63,21 +63,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-# scripts/ is not a package: make `import benchmarking` work however this file is started (run as `python
-# scripts/benchmark.py`, its folder is already first on sys.path).
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from benchmarking import BenchmarkError, markdown_report, measure, plan, report_notes  # noqa: E402
-from benchmarking import summarize_sr, summarize_train, worker_main  # noqa: E402
-from benchmarking.cases import (COMPILE_WARMUP, CONFIG_FLAGS, DEFAULT_CONFIGS, DEFAULT_STEPS,  # noqa: E402
+from benchmarking import BenchmarkError, markdown_report, measure, plan, report_notes
+from benchmarking import summarize_sr, summarize_train, worker_main
+from benchmarking.cases import (COMPILE_WARMUP, CONFIG_FLAGS, DEFAULT_CONFIGS, DEFAULT_STEPS,
                                 MODEL_NAMES, ROOT, SETTING_FLAGS, SR_PHOTO_SIZE, SR_SCALE, SR_SETTINGS,
                                 config_list)
-from benchmarking.inputs import sr_generators, sr_images, takes_vgg_weights, vgg_weights  # noqa: E402
-from benchmarking.machine import machine_info  # noqa: E402
-from benchmarking.report import SCHEMA_VERSION, failures_of, machine_line, write_text  # noqa: E402
-from benchmarking.revisions import baseline_worktree, tree_info  # noqa: E402
+from benchmarking.inputs import sr_generators, sr_images, takes_vgg_weights, vgg_weights
+from benchmarking.machine import machine_info
+from benchmarking.report import SCHEMA_VERSION, failures_of, machine_line, write_text
+from benchmarking.revisions import baseline_worktree, tree_info
 
 logger = logging.getLogger("benchmark")
 
@@ -179,9 +173,6 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """A benchmark run: prepare the inputs, run every measurement in its own worker, write the reports."""
     args = parse_args(argv)
-    # The parent asks its own tree's models what they declare (and writes through its util), as each worker
-    # imports the tree it measures; not through an installed copy that may be another checkout.
-    sys.path.insert(0, str(ROOT))
     import torch
 
     if args.device is None:

@@ -29,15 +29,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+import torch
+
+import models
+from data import create_dataset
+from options.train_options import TrainOptions
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-import models  # noqa: E402
-from data import create_dataset  # noqa: E402
-from options.train_options import TrainOptions  # noqa: E402
-
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sr_train" / "T91"
 
 

@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import List
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-from data.degradations import default_settings, degrade, sample_rng  # noqa: E402
-from util.images import read_image  # noqa: E402
-
-
+from data.degradations import default_settings, degrade, sample_rng
+from util.images import read_image
 def to_pil(img: torch.Tensor) -> Image.Image:
     return Image.fromarray((img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(), "RGB")
 

@@ -14,16 +14,12 @@ prints where the files are and the command that uses them. Errors: one line on s
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
 
-# scripts/ is not a package: make `import util` work from any working directory.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from util import download  # noqa: E402
-from util.cli import run_cli  # noqa: E402
-from util.errors import OptionError  # noqa: E402
+from util import download
+from util.cli import run_cli
+from util.errors import OptionError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +42,7 @@ def _fetch_sr_model(args: argparse.Namespace) -> List[str]:
     if args.name is None:
         raise OptionError("model sr: give a NAME, or --list to see them (see download.py model sr --help)")
     # Imported here: converting published weights needs the architectures (torch), datasets do not.
-    from models.published_weights import to_toolkit_state_dict
+    from models.inference.published_weights import to_toolkit_state_dict
 
     folder = download.install_sr_model(args.name, args.checkpoints_dir, convert=to_toolkit_state_dict,
                                        from_file=args.from_file, url=args.url, timeout=args.timeout)

@@ -35,18 +35,15 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional, Sequence
 
-# scripts/ is not a package: make `import util` work from any working directory.
+import torch
+
+from util import fid
+from util.cli import run_cli
+from util.device import resolve_placement
+from util.errors import OptionError
+from util.fileio import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from util import fid  # noqa: E402
-from util.cli import run_cli  # noqa: E402
-from util.device import resolve_placement  # noqa: E402
-from util.errors import OptionError  # noqa: E402
-from util.fileio import atomic_write_text  # noqa: E402
-
 logger = logging.getLogger("eval_fid")
 
 

@@ -36,20 +36,17 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
-# scripts/ is not a package: make `import util` work from any working directory.
+import torch
+
+from models import network_options
+from models.networks import sr_scales
+from options import read_saved_options, run_options, saved_options_path
+from util.cli import run_cli
+from util.errors import DataError, OptionError
+from util.fileio import atomic_write_text
+from util.images import bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image, sr_metrics
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from models import network_options  # noqa: E402
-from models.networks import sr_scales  # noqa: E402
-from options import read_saved_options, run_options, saved_options_path  # noqa: E402
-from util.cli import run_cli  # noqa: E402
-from util.errors import DataError, OptionError  # noqa: E402
-from util.fileio import atomic_write_text  # noqa: E402
-from util.images import bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image, sr_metrics  # noqa: E402
-
 logger = logging.getLogger("eval_sr")
 
 SR_EVAL = ROOT.parent / "shared" / "data" / "sr_eval"

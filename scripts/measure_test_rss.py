@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import subprocess
@@ -62,7 +61,6 @@ def make_photo(path: Path, size: Tuple[int, int]) -> str:
 
 def save_generator(run_dir: Path, ngf: int, n_blocks: int, scale: int) -> None:
     """A randomly initialised SRResNet as the run's `latest_net_G.pth`, built as test.py will build it."""
-    sys.path.insert(0, str(ROOT))
     import torch
 
     from models import networks

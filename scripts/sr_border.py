@@ -21,9 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from util.images import read_image, rgb_to_y  # noqa: E402
+from util.images import read_image, rgb_to_y
 
 REGIONS = ("border", "interior")
 

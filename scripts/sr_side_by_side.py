@@ -16,25 +16,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
+from PIL import Image, ImageDraw
 
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-import models  # noqa: E402
-from data.degradations import default_settings  # noqa: E402
-from data.sr_pairs import degraded_eval_lr  # noqa: E402
-from models.sr_inference import super_resolve  # noqa: E402
-from options import run_options  # noqa: E402
-from util.cli import run_cli  # noqa: E402
-from util.errors import OptionError  # noqa: E402
-from util.fileio import atomic_save_pil  # noqa: E402
-from util.images import (SRImage, bicubic_downscale, bicubic_upscale, modcrop, read_image, sr_metrics,  # noqa: E402
-                          to_pil_8bit)
+import models
+from data.degradations import default_settings
+from data.sr_pairs import degraded_eval_lr
+from models.inference.resolve import super_resolve
+from options import run_options
+from util.cli import run_cli
+from util.errors import OptionError
+from util.fileio import atomic_save_pil
+from util.images import (SRImage, bicubic_downscale, bicubic_upscale, modcrop, read_image, sr_metrics,
+                         to_pil_8bit)
 
 logger = logging.getLogger("sr_side_by_side")
 CAPTION_HEIGHT = 30

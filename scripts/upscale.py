@@ -7,12 +7,13 @@
 The flags are those of Real-ESRGAN's inference_realesrgan.py where they mean the same. `-n NAME` is a folder of
 --checkpoints_dir: a run trained with this toolkit (--model srgan) or an SR zoo model (`python
 scripts/download.py model sr --list`), installed there first when missing. The network is built from the
-folder's train_opt.json as `test.py --name NAME` builds it (scripts/upscaling/model.py).
+folder's train_opt.json as `test.py --name NAME` builds it (options.upscale_options, then
+models.inference.load_upscaler: the inference object every front shares).
 
 Each image is upscaled by the network's own scale, in tiles of --tile LR pixels so memory stays bounded,
 then, for another --outscale (any positive number, e.g. 3.5), resized to round(W * s) x round(H * s) with
 PIL's Lanczos (util/images.resize_lanczos says why Lanczos). Greyscale stays greyscale, an alpha channel is
-kept (resized with bicubic on its own) and a 16-bit image stays 16-bit (models/sr_inference.super_resolve).
+kept (resized with bicubic on its own) and a 16-bit image stays 16-bit (models/inference/resolve.py).
 The result is `<OUTDIR>/<stem>_<suffix>.<ext>`; util/images/outputs.py has the format rules (--ext auto keeps
 the input's png / jpg / webp; a kind the format cannot hold is written as PNG, with a warning) and the naming
 rules (photo.jpg and photo.png in one folder do not overwrite each other's result).
@@ -32,23 +33,17 @@ import os
 import sys
 from typing import Callable, List, NoReturn, Optional, Sequence
 
-# scripts/ is not a package: make `import util` and `import upscaling` (the package beside this file) work from any
-# working directory and when the file is imported by path (the tests).
-HERE = os.path.dirname(os.path.abspath(__file__))
-for _folder in (os.path.dirname(HERE), HERE):
-    if _folder not in sys.path:
-        sys.path.insert(0, _folder)
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
-
-from models.upscaler import Upscaler  # noqa: E402
-from upscaling import denoise_pair, list_inputs, load_upscaler, plan_outputs  # noqa: E402
-from util import download  # noqa: E402
-from util.cli import run_cli  # noqa: E402
-from util.errors import DataError, OptionError, StorageError  # noqa: E402
-from util.fileio import remove_stale_temp_files  # noqa: E402
-from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image  # noqa: E402
-from util.images.outputs import DEFAULT_QUALITY  # noqa: E402
+from models.inference import Upscaler, denoise_pair, load_upscaler
+from options import upscale_options
+from util import download
+from util.cli import run_cli
+from util.errors import DataError, OptionError, StorageError
+from util.fileio import remove_stale_temp_files
+from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
+from util.images.folders import list_inputs, plan_outputs
+from util.images.outputs import DEFAULT_QUALITY
 
 logger = logging.getLogger("upscale")
 
@@ -149,7 +144,9 @@ def upscale_one(upscaler: Upscaler, path: str, stem: str, args: argparse.Namespa
 
 def upscale_all(args: argparse.Namespace) -> int:
     inputs = list_inputs(args.input)  # before the model: a wrong -i costs no install
-    upscaler = load_upscaler(args)
+    flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
+    opt = upscale_options(args.name, args.checkpoints_dir, args.epoch, flags)
+    upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad)
     os.makedirs(args.output, exist_ok=True)
     remove_stale_temp_files(args.output)  # left by a run killed mid-write
     stems = plan_outputs(inputs, args.output, args.suffix)

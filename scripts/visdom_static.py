@@ -48,12 +48,9 @@ from collections import OrderedDict
 from pathlib import Path, PurePosixPath
 from typing import Dict, List, NoReturn, Optional, Sequence, Tuple
 
-# scripts/ is not a package: make `import util` work from any working directory.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from util.cli import run_cli  # noqa: E402
-from util.errors import OptionError, StorageError, ToolkitError  # noqa: E402
-from util.fileio import atomic_write  # noqa: E402
+from util.cli import run_cli
+from util.errors import OptionError, StorageError, ToolkitError
+from util.fileio import atomic_write
 
 VISDOM_VERSION = "0.2.4"  # the visdom release STATIC_FILES is for
 MARKER = "version.built"  # visdom/server/build.py: static/version.built holding visdom.__version__

@@ -315,7 +315,7 @@ def test_test_model_with_suffix_applies_one_generator_at_full_size(cyclegan, tes
 
 def test_test_model_without_no_dropout_cannot_load_a_cyclegan_generator(cyclegan, test_main, tmp_path):
     """CycleGAN's generators have no dropout layers; the test model's default has them: a clear error. (Where
-    the run's train_opt.json is beside the generator, --no_dropout comes from it: tests/test_saved_run.py; here
+    the run's train_opt.json is beside the generator, --no_dropout comes from it: tests/options/test_saved_run.py; here
     the generator alone, as the reference's downloads are.)"""
     reference = SimpleNamespace(checkpoints=tmp_path / "checkpoints")
     (reference.checkpoints / CG_NAME).mkdir(parents=True)

@@ -26,9 +26,9 @@ from torch.overrides import TorchFunctionMode
 
 from data import create_dataset
 from models import create_model
-from models.acceleration import Acceleration
+from models.training.acceleration import Acceleration
 from models.networks import GAN_MODES, GANLoss, define_G
-from models.sr_inference import upscale_tiled
+from models.inference.tiles import upscale_tiled
 from options import TestOptions, TrainOptions
 from util import device as device_module
 from util.device import Placement, rank_gpu_ids

@@ -692,7 +692,7 @@ def test_disk_full_on_second_save(target, demo_aligned, tmp_path, monkeypatch, i
     else:  # the second save's state is complete; its network files are not, and the message says it
         assert state["total_iters"] == 2 and not holds_state_G()
         assert "--continue_train resumes from it" in lines[0], lines[0]
-        from models import train_state
+        from models.training import train_state
 
         written = train_state.complete_network_files(str(run_dir), state)  # what the resume does first
         assert sorted(os.path.basename(p) for p in written) == ["latest_net_D.pth", "latest_net_G.pth"]

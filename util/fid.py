@@ -270,7 +270,7 @@ def frechet_distance(fake: torch.Tensor, real: torch.Tensor) -> float:
     D x D product, O(D^3) whatever the count: 10 to 50 s for D = 2048 on a CPU. With Ai the centred features
     (N x D), S1 S2 = A1' (A1 A2') A2 / ((N-1)(M-1)), whose non-zero eigenvalues are the squared singular values
     of C = A1 A2' / sqrt((N-1)(M-1)) (N x M): tr sqrt(S1 S2) is the sum of C's singular values, exactly, in
-    O(N M D). Both ways agree to ~1e-7 relative (tests/test_fid.py).
+    O(N M D). Both ways agree to ~1e-7 relative (tests/util/test_fid.py).
     """
     _, metric_fid, _ = _library()
     stats_fake = metric_fid.fid_features_to_statistics(fake)  # mu (D,), sigma (D, D)

@@ -11,8 +11,8 @@
     report     the notes, the markdown section, the report files
 
 Nothing here imports the toolkit (models, options, util) when it is imported: a worker imports the toolkit
-only after `workers.import_tree` has put the tree under test first on sys.path, so a --baseline-rev worker
-measures the old code, not this tree's.
+from the tree under test, which `runner.run_worker` puts first on its PYTHONPATH (`workers.check_tree` checks
+it), so a --baseline-rev worker measures the old code, not this tree's.
 """
 from .cases import BenchmarkError
 from .report import markdown_report, report_notes

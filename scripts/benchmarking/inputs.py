@@ -55,7 +55,7 @@ def vgg_weights(folder: Path) -> Tuple[Optional[str], str]:
     """
     import torch
     import torchvision
-    from models.perceptual import VGG19_WEIGHTS_FILE, vgg_cache_dir
+    from models.losses.perceptual_loss import VGG19_WEIGHTS_FILE, vgg_cache_dir
 
     cached = Path(vgg_cache_dir()) / VGG19_WEIGHTS_FILE
     if cached.is_file():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,8 +88,13 @@ def run_worker(spec: Dict[str, Any], timeout: float) -> Dict[str, Any]:
     """Run one measurement in a fresh process in the tree's root; a failure becomes a result with "error"."""
     command = [sys.executable, str(SCRIPT), "--worker", json.dumps(spec)]
     base = identity(spec)
+    # The tree under test goes first on the worker's import path: PYTHONPATH's entries come before the editable
+    # install's finder, so a --baseline-rev worker imports the old code (workers.check_tree verifies it).
+    path = os.pathsep.join(p for p in (spec["tree_root"], os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path}
     try:
-        proc = subprocess.run(command, cwd=spec["tree_root"], capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, cwd=spec["tree_root"], env=env, capture_output=True, text=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return {**base, "error": f"timed out after {timeout:g} s", "stderr_tail": stderr_tail(e.stderr)}
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_MARKER)]

@@ -5,11 +5,12 @@ Every measurement runs in a fresh process: peak RSS is a per-process high-water 
 own gives each measurement its own peak; a crash, a compile cache or a global switch (cuDNN benchmark, matmul
 precision) cannot leak into the next measurement either.
 
-The tree under test is imported only after `import_tree` has put it first on sys.path, and the --baseline-rev
-tree is measured by this very code, which therefore uses only APIs that exist in both trees
-(TrainOptions().parse, TestOptions().parse, create_model, setup, set_input, optimize_parameters, set_epoch,
-the model's `upscales`, netG, networks.define_G, and sr_inference's tiled upscaling: super_resolve, else
-upscale_tiled, named upscale in older trees; networks.GENERATORS and generator_kwargs where the tree has them).
+The tree under test is imported only after `check_tree` has checked that it comes first on the import path,
+and the --baseline-rev tree is measured by this very code, which therefore uses only APIs that exist in both
+trees (TrainOptions().parse, TestOptions().parse, create_model, setup, set_input, optimize_parameters,
+set_epoch, the model's `upscales`, netG, networks.define_G, and the tiled upscaling: models.inference's
+super_resolve, in older trees models.sr_inference's, else upscale_tiled, named upscale in older trees;
+networks.GENERATORS and generator_kwargs where the tree has them).
 What differs between models and generators comes from what they declare (`upscales`, their options), never
 from their names.
 """
@@ -28,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from .cases import COMPILE_WARMUP, SCRIPT, SR_MODEL, SR_SCALE
+from .cases import COMPILE_WARMUP, SR_MODEL, SR_SCALE
 from .machine import cuda_max_allocated_mib, current_rss_mib, peak_rss_mib
 from .peak import compute_dtype, count_flops, device_sync, forward_flops, matmul_peak, peak_settings
 from .timing import percentile_summary
@@ -39,15 +40,9 @@ RESULT_MARKER = "BENCHMARK_RESULT "
 LEGACY_SR: Dict[str, Any] = {"netG": "srresnet", "ngf": 64, "n_blocks": 16, "tile": 192, "tile_pad": 40}
 
 
-def import_tree(tree_root: str) -> Path:
-    """Make `import options, models` load the tree under test, not this script's tree or the installed one.
-
-    sys.path[0] is this script's folder; the tree goes in front of everything, including the editable
-    install's finder, which comes after the path-based one.
-    """
-    here = str(SCRIPT.parent)
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
-    sys.path.insert(0, tree_root)
+def check_tree(tree_root: str) -> Path:
+    """Import the toolkit and check it is the tree under test's, not this script's tree or the installed one
+    (runner.run_worker puts the tree first on PYTHONPATH, before the editable install's finder)."""
     origin = Path(importlib.import_module("models").__file__ or "").resolve()
     if Path(tree_root).resolve() not in origin.parents:
         raise RuntimeError(f"imported models from {origin}, not from the tree under test {tree_root}")
@@ -195,10 +190,13 @@ def load_photo(path: str) -> Any:
 
 def _tiled_upscale() -> Tuple[Callable[..., Any], str]:
     """The tree's tiled SR inference, `(net, x (1, 3, h, w) in [-1, 1], scale, tile, tile_pad, device) -> output`,
-    and what it is: models.sr_inference.super_resolve on an 8-bit SRImage where the tree has it (what test.py
-    and scripts/upscale.py run: the output kept as 8-bit levels), else upscale_tiled (named upscale in older
-    trees; a float32 output)."""
-    from models import sr_inference
+    and what it is: super_resolve on an 8-bit SRImage where the tree has it (what test.py and scripts/upscale.py
+    run: the output kept as 8-bit levels; models.inference, models.sr_inference in older trees), else
+    upscale_tiled (named upscale in older trees; a float32 output)."""
+    try:
+        from models import inference as sr_inference
+    except ImportError:  # trees before models/inference/
+        from models import sr_inference  # type: ignore[no-redef]
 
     super_resolve = getattr(sr_inference, "super_resolve", None)
     if super_resolve is not None:
@@ -231,10 +229,13 @@ def _sr_generator_as_test_py(spec: Dict[str, Any], tmp: str) -> Tuple[Any, Any, 
     opt = test_options(spec, ["--model", SR_MODEL, "--netG", spec["netG"], "--scale", str(SR_SCALE), *tiling,
                               *spec["flags"]], tmp)
     if hasattr(networks, "generator_kwargs"):
-        from models import architecture
+        try:
+            from models.archs import registration
+        except ImportError:  # trees before models/archs/
+            from models import architecture as registration  # type: ignore[no-redef]
 
         kwargs = networks.generator_kwargs(opt)
-        shape = {name: getattr(opt, name) for name in architecture.own_options(networks.GENERATORS, opt.netG)}
+        shape = {name: getattr(opt, name) for name in registration.own_options(networks.GENERATORS, opt.netG)}
     else:  # trees before the architecture registry: SRResNet's one option
         kwargs = shape = {"n_blocks": opt.n_blocks, "scale": opt.scale}
     generator = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False, **kwargs)
@@ -372,7 +373,7 @@ def worker_main(spec_text: str) -> int:
 
         if spec.get("threads"):
             torch.set_num_threads(int(spec["threads"]))
-        code = import_tree(spec["tree_root"])
+        code = check_tree(spec["tree_root"])
         result = WORKERS[spec["kind"]](spec)
         result.update(code=str(code), threads=torch.get_num_threads(), torch=torch.__version__)
     except SystemExit:  # an option error: the tree's parser has printed its one-line message

@@ -173,7 +173,8 @@ class SRModelEntry:
     saved from: they become the folder's train_opt.json, so `test.py --name NAME` needs no other flag.
     `wrapper_key` is the dict the publisher nests the weights in (BasicSR's 'params_ema' / 'params');
     `key_layout` 'esrgan-2018' marks the original ESRGAN release, whose key names are converted on install
-    (models/published_weights.py). `url` None: no direct download (a Google Drive folder), `page` says where
+    (models/inference/published_weights.py). `url` None: no direct download (a Google Drive folder), `page` says
+    where
     to fetch the file by hand. `bundled`: a file of this repository (installs offline).
     """
 

@@ -8,7 +8,7 @@ it (sha256 when the catalogue knows it; for generators also that it is a plain s
 `install_sr_model` makes a whole checkpoint folder of an SR zoo model: the weights in the toolkit's layout
 and the train_opt.json that lets `test.py --name NAME` rebuild the network. Converting a publisher's file
 needs the architectures, which live in models/ (util never imports models), so the caller passes the
-converter in: `models.published_weights.to_toolkit_state_dict`.
+converter in: `models.inference.published_weights.to_toolkit_state_dict`.
 """
 from __future__ import annotations
 
@@ -209,8 +209,8 @@ def install_sr_model(name: str, checkpoints_dir: PathLike = "checkpoints", *, co
 
     The file (downloaded, `from_file`, a mirror `url`, or the repository's copy for bundled entries) is
     checked against the entry's sha256 when known, loaded with `weights_only=True`, turned into the
-    toolkit's layout and checked key by key by `convert` (models.published_weights.to_toolkit_state_dict),
-    then written as `latest_net_G.pth` beside a `train_opt.json` holding the network's options and the
+    toolkit's layout and checked key by key by `convert`
+    (models.inference.published_weights.to_toolkit_state_dict), then written as `latest_net_G.pth` beside a `train_opt.json` holding the network's options and the
     source's sha256. Reinstalling replaces an earlier install; a folder that holds anything else is refused
     before any transfer. A failure leaves the previous install, or nothing, behind.
     """

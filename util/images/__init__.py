@@ -4,8 +4,9 @@ Modules, one concern each: `reading` (IMG_EXTENSIONS, make_dataset, load_image f
 table of how each kind of file is read and the DataError a bad file gives), `pixels` (float <-> 8/16-bit
 integer grids, quantize), `sr_io` (SRImage, read_image / write_image keeping grey, alpha and 16 bit),
 `resize` (modcrop, the literature's bicubic down- and upscaling, Lanczos for any output size), `metrics` (PSNR /
-SSIM on the Y channel), `outputs` (a batch tool's result files: format, collision-free names, JPEG / WebP), `lab`
-(sRGB <-> CIE Lab in torch, for colorization).
+SSIM on the Y channel), `outputs` (a batch tool's result files: format, collision-free names, JPEG / WebP),
+`folders` (a batch tool's inputs: a file or a folder's images, and result paths that replace none of them),
+`lab` (sRGB <-> CIE Lab in torch, for colorization).
 """
 from .metrics import SSIM_WINDOW, psnr, rgb_to_y, sr_metrics, ssim
 from .outputs import OUTPUT_FORMATS, can_write, choose_format, output_stems, save_image

@@ -1,0 +1,114 @@
+"""Loading a model by name for upscaling: a run trained with this toolkit, or an SR zoo model.
+
+NAME is a folder of `--checkpoints_dir`: a run trained with this toolkit, or an SR zoo model (util/download's
+SR_MODELS), which `ensure_installed` installs there first when it is missing (offline: one line saying where to
+fetch the file and how to install it). The network's options come from the folder's train_opt.json through
+options/ (`options.upscale_options`, the same parse and validation as test.py's; options/ calls
+`ensure_installed` before it reads the file), and `load_upscaler` builds the network from them as test.py
+does, with the precision test.py's `--amp auto` resolves (bf16 only where the device has it natively and the
+model's bf16 outputs were measured to score as fp32's).
+
+`--denoise STRENGTH` is Real-ESRGAN's `-dn`: the weights of a zoo model with a denoising twin (the catalogue's
+`denoise_pair`: realesr-general-x4v3 and realesr-general-wdn-x4v3) are interpolated, STRENGTH * model + (1 -
+STRENGTH) * twin (models/upscaler.interpolate_state_dicts); 1 is the model as published, 0 the twin.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from util import download
+from util.download.messages import OFFLINE_HINT
+from util.errors import CheckpointError, OptionError
+
+from ..training.checkpoints import load_state_dict_file
+from .published_weights import to_toolkit_state_dict
+from .upscaler import Upscaler, build_generator, interpolate_state_dicts
+
+logger = logging.getLogger(__name__)
+
+
+def denoise_pair(name: str, denoise: Optional[float]) -> Optional[str]:
+    """The zoo model `--denoise` mixes `name` with, or None when no mixing is needed (no --denoise, or 1).
+
+    Raises OptionError with the reason for a model that has no denoising twin, or a strength outside [0, 1].
+    """
+    if denoise is None:
+        return None
+    if not 0.0 <= denoise <= 1.0:  # also refuses NaN
+        raise OptionError(f"--denoise {denoise}: the strength must be in [0, 1] (1: the model as published, 0: "
+                          f"its denoising twin)")
+    entry = download.SR_MODELS.get(name) if name in download.SR_MODELS else None
+    pair = entry.denoise_pair if entry is not None else None
+    if pair is None:
+        able = [n for n in download.SR_MODELS.names() if download.SR_MODELS.get(n).denoise_pair]
+        raise OptionError(f"--denoise works with {', '.join(able)}: it blends the model with its denoising twin "
+                          f"(Real-ESRGAN's -dn), and {name} has none; leave --denoise out")
+    return None if denoise == 1.0 else pair
+
+
+def weights_path(checkpoints_dir: str, name: str, epoch: str) -> str:
+    """The generator file of model `name` at `epoch` (as test.py finds it)."""
+    return os.path.join(checkpoints_dir, name, f"{epoch}_net_G.pth")
+
+
+def _runs(checkpoints_dir: str) -> List[str]:
+    """Folders of `checkpoints_dir` that hold a saved run (train_opt.json), for the error message."""
+    if not os.path.isdir(checkpoints_dir):
+        return []
+    return sorted(n for n in os.listdir(checkpoints_dir)
+                  if os.path.isfile(os.path.join(checkpoints_dir, n, "train_opt.json")))
+
+
+def ensure_installed(name: str, checkpoints_dir: str, epoch: str) -> None:
+    """Install zoo model `name` into `checkpoints_dir` when its folder lacks the weights; refuse other names.
+
+    A folder that holds the weights is used as it is (a run, or a zoo model installed before, perhaps from a
+    file). Offline, the error says where to fetch the file and the download.py command that installs it.
+    """
+    if os.path.isfile(weights_path(checkpoints_dir, name, epoch)):
+        return
+    if name not in download.SR_MODELS:
+        runs = _runs(checkpoints_dir)
+        known = f"; saved runs there: {', '.join(runs)}" if runs else ""
+        raise OptionError(f"-n {name}: no model {weights_path(checkpoints_dir, name, epoch)} and no SR zoo model of "
+                          f"that name (zoo: {', '.join(download.SR_MODELS.names())}){known}")
+    logger.info("installing the zoo model %s into %s", name, download.sr_model_dir(name, checkpoints_dir))
+    try:
+        download.install_sr_model(name, checkpoints_dir, convert=to_toolkit_state_dict)
+    except download.DownloadError as e:
+        entry = download.SR_MODELS.get(name)
+        reason = str(e).replace(OFFLINE_HINT, "").strip().rstrip(".")
+        install = f"python scripts/download.py model sr {name} --from-file PATH"
+        if os.path.normpath(checkpoints_dir) != os.path.normpath("checkpoints"):
+            install += f" --checkpoints_dir {checkpoints_dir}"
+        raise download.DownloadError(f"the zoo model {name} is not installed and cannot be downloaded ({reason}); "
+                                     f"fetch {entry.file} from {entry.page}, install it with `{install}`, then run "
+                                     f"this command again") from e
+
+
+def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int] = None,
+                  tile_pad: Optional[int] = None) -> Upscaler:
+    """The Upscaler of the model `opt` describes (`options.upscale_options`: name, checkpoints_dir, epoch, the
+    network, device and precision), with `denoise`'s blend of its twin (installed when missing) and the tiles
+    given (None: the model's test defaults, opt.tile and opt.tile_pad)."""
+    pair = denoise_pair(opt.name, denoise)
+    path = weights_path(opt.checkpoints_dir, opt.name, opt.epoch)
+    state: Dict[str, torch.Tensor] = load_state_dict_file(path)
+    source = path
+    if pair is not None:
+        ensure_installed(pair, opt.checkpoints_dir, opt.epoch)
+        pair_path = weights_path(opt.checkpoints_dir, pair, opt.epoch)
+        try:
+            state = interpolate_state_dicts(state, load_state_dict_file(pair_path), denoise)  # type: ignore[arg-type]
+        except ValueError as e:
+            raise CheckpointError(f"--denoise cannot blend {path} with {pair_path}: {e}") from None
+        source = f"{path} blended with {pair_path} (--denoise {denoise})"
+    net = build_generator(opt, state, source)
+    upscaler = Upscaler(net, opt.scale, opt.device, opt.amp, opt.tile if tile is None else tile,
+                        opt.tile_pad if tile_pad is None else tile_pad, opt.channels_last, opt.edge_pad)
+    logger.info("%s: %s x%d, %s", opt.name, opt.netG, opt.scale, upscaler.describe())
+    return upscaler

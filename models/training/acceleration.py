@@ -1,0 +1,171 @@
+"""Speed settings of the networks: mixed precision (`--amp`), memory layout (`--channels_last`) and
+`torch.compile` (`--compile`), resolved once from the options and applied by `BaseModel.setup`.
+
+Why these defaults (measured with scripts/benchmark.py, figures in docs/benchmarks.md):
+- `--amp auto` trains in bf16 where the hardware multiplies bf16 natively (CUDA GPUs of compute capability 8
+  and later; CPUs with AVX512-BF16 or AMX), else fp32; test.py's auto is fp32 (the reference's exact images)
+  except for models whose bf16 outputs score the same (`BaseModel.bf16_inference`: SRGAN, Set5/Set14 PSNR
+  within 0.01 dB), where it halves time and memory. bf16 keeps fp32's exponent range, so it needs no loss
+  scaling; fp16 (`--amp fp16`) does, and gets a GradScaler per optimiser.
+- `--channels_last auto` follows the model's measured preference (`BaseModel.prefers_channels_last`):
+  oneDNN and cuDNN run most convolutions faster on NHWC tensors, but reflection padding (the CycleGAN
+  ResNet generator) is slower in that layout. test.py's auto is contiguous (the reference's exact images)
+  except for models whose NHWC outputs were measured equal up to float rounding
+  (`BaseModel.channels_last_inference`: SRGAN, 1.2-2.4x faster on a CPU).
+- `--compile` is off: its first steps compile for minutes, which only long runs win back.
+- cuDNN autotuning is on where every input has one size (training crops), off where sizes vary
+  (`BaseModel.fixed_input_size`): each new shape would re-time every convolution.
+
+Autocast covers the networks' forward passes and the losses; backward runs outside it, as PyTorch
+recommends. Network outputs are cast back to float32 by a forward hook, so losses, image pools, visuals and
+saved images see one dtype whatever the precision.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, ContextManager, Iterator, Optional
+
+import torch
+import torch.nn as nn
+
+from util.errors import OptionError
+
+logger = logging.getLogger(__name__)
+
+AMP_MODES = ("auto", "none", "bf16", "fp16")
+CHANNELS_LAST_MODES = ("auto", "on", "off")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), which oneDNN uses for convs.
+
+    Without them bf16 is emulated and slower than fp32. torch exposes the check only privately, so a torch
+    without it counts as 'no'.
+    """
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def cuda_has_native_bf16(device_index: int) -> bool:
+    """bf16 tensor cores: compute capability 8.0 (Ampere) and later."""
+    return torch.cuda.get_device_capability(device_index)[0] >= 8
+
+
+def resolve_amp(requested: str, gpu_ids: tuple, training: bool = True, bf16_inference: bool = False) -> str:
+    """'auto' -> 'bf16' or 'none' for the device; explicit choices are checked against it.
+
+    Inference's 'auto' is fp32 unless the model's bf16 outputs were measured to score the same
+    (`bf16_inference`): bf16 moves output pixels by a few levels, and people applying the reference's
+    published generators expect its images exactly. `--amp bf16` at test time is the faster choice.
+    """
+    if requested not in AMP_MODES:
+        raise OptionError(f"--amp {requested!r}: choose one of {', '.join(AMP_MODES)}")
+    if requested == "auto" and not (training or bf16_inference):
+        return "none"
+    if requested == "auto":
+        native = cuda_has_native_bf16(gpu_ids[0]) if gpu_ids else cpu_has_native_bf16()
+        return "bf16" if native else "none"
+    if requested == "bf16" and gpu_ids and not cuda_has_native_bf16(gpu_ids[0]):
+        name = torch.cuda.get_device_name(gpu_ids[0])
+        raise OptionError(f"--amp bf16: GPU {gpu_ids[0]} ({name}) has no bf16 support; use --amp fp16 or --amp none")
+    return requested
+
+
+# Norm layers whose gradients PyTorch gets wrong on NHWC tensors (checked against float64 in
+# tests/models/training/test_acceleration.py): with torch 2.15 on CPU, a batch of one image and InstanceNorm,
+# the ResNet and SRResNet generators' weight gradients were off by more than their own size.
+CHANNELS_LAST_UNSAFE_NORMS = ("instance",)
+
+
+def resolve_channels_last(requested: Optional[str], preferred: bool, training: bool = True,
+                          norm: str = "batch", inference: bool = False) -> str:
+    """'auto' -> the model's measured preference ('on'/'off') for training; for inference 'on' only where the
+    model says NHWC outputs were measured equal (`inference`: `BaseModel.channels_last_inference`), else 'off',
+    whose outputs match the reference's bit for bit (NHWC kernels round differently); and 'off' with a norm
+    layer whose NHWC gradients are wrong (asking for 'on' there is refused)."""
+    if requested not in CHANNELS_LAST_MODES:
+        raise OptionError(f"--channels_last {requested!r}: choose one of {', '.join(CHANNELS_LAST_MODES)}")
+    unsafe = norm in CHANNELS_LAST_UNSAFE_NORMS
+    if requested == "on" and unsafe:
+        raise OptionError(f"--channels_last on with --norm {norm}: PyTorch computes wrong gradients for this norm "
+                          f"on NHWC tensors (a batch of one image: errors larger than the gradients); use "
+                          f"--channels_last off")
+    if requested == "auto":
+        return "on" if (preferred if training else inference) and not unsafe else "off"
+    return requested
+
+
+class Acceleration:
+    """The resolved settings of one model on one device, and the operations that apply them."""
+
+    def __init__(self, amp: str, channels_last: str, compile: bool, device: torch.device) -> None:
+        if amp not in _DTYPES and amp != "none":
+            raise ValueError(f"amp must be resolved to none, bf16 or fp16 first, got {amp!r}")
+        self.device = device
+        self.dtype: Optional[torch.dtype] = _DTYPES.get(amp)
+        self.memory_format = torch.channels_last if channels_last == "on" else torch.contiguous_format
+        self.compile = compile
+
+    @property
+    def needs_scaler(self) -> bool:
+        return self.dtype is torch.float16
+
+    def autotune(self, fixed_input_size: bool) -> None:
+        """cuDNN autotuning (`torch.backends.cudnn.benchmark`) on a CUDA device exactly when the inputs have
+        one size. It times every convolution algorithm for each new input shape and keeps the fastest: once
+        for fixed crops, but for every new shape when sizes vary (--preprocess none, SR tiles and whole
+        images), where the timing costs more than it wins. The switch is process-wide, so it is set either way
+        (a model built earlier in the process must not leave it on)."""
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = fixed_input_size
+
+    @staticmethod
+    @contextlib.contextmanager
+    def varying_input_sizes() -> Iterator[None]:
+        """cuDNN autotuning off for work whose input sizes vary inside a run that tunes (SR validation images
+        during training), and back as it was afterwards."""
+        previous = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = previous
+
+    def autocast(self) -> ContextManager[Any]:
+        """Mixed precision for forward passes and losses (a no-op context at fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def full_precision(self) -> ContextManager[Any]:
+        """float32 inside an autocast region (e.g. the WGAN-GP penalty's double backward)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, enabled=False)
+
+    def grad_scaler(self) -> Optional[torch.amp.GradScaler]:
+        """A loss scaler for fp16 (its gradients underflow without one); None otherwise."""
+        return torch.amp.GradScaler(self.device.type) if self.needs_scaler else None
+
+    def input(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A batch moved to the device in the networks' memory layout."""
+        if tensor.dim() == 4:
+            return tensor.to(self.device, memory_format=self.memory_format, non_blocking=True)
+        return tensor.to(self.device, non_blocking=True)
+
+    def prepare(self, net: nn.Module) -> None:
+        """Layout, float32 outputs and compilation for one bare network (in place: state_dict keys unchanged)."""
+        if self.memory_format is torch.channels_last:
+            net.to(memory_format=torch.channels_last)
+        if self.dtype is not None:
+            net.register_forward_hook(_outputs_to_float32)
+        if self.compile:
+            net.compile()
+
+
+def _outputs_to_float32(module: nn.Module, args: Any, output: Any) -> Any:
+    if isinstance(output, torch.Tensor) and output.is_floating_point() and output.dtype != torch.float32:
+        return output.float()
+    return output

@@ -1,0 +1,95 @@
+"""Network files: plain state_dicts written from CPU, read with `weights_only=True`, loaded strictly.
+
+The files are the reference's format (`<epoch>_net_<name>.pth`), so checkpoints move between the two
+toolkits either way. Loading names the offending tensors when a file does not fit the network.
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Dict, Sequence
+
+import torch
+import torch.nn as nn
+
+from util.errors import CheckpointError, StorageError
+from util.fileio import atomic_save_torch, load_torch_weights_only
+
+from ..archs.init import unwrap
+
+
+def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Lay each optimiser state tensor out like its parameter (in place of the loaded one).
+
+    The fused Adam kernel reads a parameter, its gradient and its moments as if they shared one memory
+    layout, and gives wrong updates, silently, when they do not: a state saved under `--channels_last off`
+    and resumed under `on` (or the reverse) would be read scrambled. Autograd already lays gradients out
+    like their parameters.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def cpu_state_dict(net: nn.Module) -> "OrderedDict[str, torch.Tensor]":
+    """The bare network's state_dict copied to CPU (keys without a DataParallel `module.` prefix), in the
+    standard layout whatever --channels_last: the files are the same either way."""
+    state = unwrap(net).state_dict()
+    cpu_state: "OrderedDict[str, torch.Tensor]" = OrderedDict(
+        (k, v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)) for k, v in state.items())
+    cpu_state._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]
+    return cpu_state
+
+
+def save_network_file(state: object, path: str,
+                      intact: str = "the previous checkpoint files are intact") -> str:
+    """Write `state` to `path` atomically; return `path`. A full disk or a read-only folder is a StorageError
+    that says what is still safe (`intact`)."""
+    try:
+        atomic_save_torch(state, path)
+    except OSError as e:
+        raise StorageError(f"{e}; free some space or choose another --checkpoints_dir ({intact})") from e
+    return path
+
+
+def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
+    """Read a state_dict with `weights_only=True`: a checkpoint from the internet cannot run code."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"no checkpoint at {path}: train first, or check --name, --epoch and --checkpoints_dir")
+    state = load_torch_weights_only(path)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a network state_dict")
+    return state
+
+
+def load_into(net: nn.Module, state: Dict[str, torch.Tensor], path: str = "<state_dict>",
+              options: Sequence[str] = ()) -> None:
+    """Strictly load `state` into `net`, after dropping InstanceNorm running statistics that checkpoints
+    from PyTorch < 0.4 carry (the reference's published models do) and that today's InstanceNorm lacks.
+
+    `options`: the options that decide `net`'s layout (models.BaseModel.network_options), which the error for
+    a file that does not fit tells the user to check.
+    """
+    state = OrderedDict(state)
+    state.pop("_metadata", None)
+    expected = net.state_dict()
+    instance_norms = {name for name, m in net.named_modules() if isinstance(m, nn.InstanceNorm2d)}
+    for key in list(state):
+        owner, _, leaf = key.rpartition(".")
+        if key not in expected and owner in instance_norms and leaf in ("running_mean", "running_var",
+                                                                         "num_batches_tracked"):
+            del state[key]
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        # torch's message is a header line ("Error(s) in loading state_dict for X:") then one line per problem.
+        details = "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+        if len(details) > 300:
+            details = details[:300] + "..."
+        hint = ", ".join(f"--{option}" for option in options) if options else "the options it was trained with"
+        raise CheckpointError(
+            f"{path} does not fit the network built from the options ({details or str(e)}); check {hint}"
+        ) from e
