@@ -78,8 +78,9 @@ def test_sr_measurement_end_to_end(tmp_path: Path) -> None:
     Image.fromarray((rng.random((24, 40, 3)) * 255).astype(np.uint8)).save(image)  # 40x24 LR
     out = tmp_path / "sr.json"
     # Two of the generators (rrdbnet's 23 blocks would take a while even on 40x24); all of them by default.
+    # The fp32 config: `default` computes in bf16 on a CPU with native bf16 (AVX512-BF16, AMX).
     proc = run("--no-train", "--sr", "--sr-image", str(image), "--sr-tile", "16", "--sr-tile-pad", "4",
-               "--sr-nets", "srresnet,srvgg", "--settings", "default", "--configs", "default", "--json", str(out),
+               "--sr-nets", "srresnet,srvgg", "--settings", "default", "--configs", "fp32", "--json", str(out),
                *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))

@@ -38,7 +38,9 @@ from util.images import output_stems, read_image
 TINY_SRVGG = {"model": "srgan", "netG": "srvgg", "ngf": 8, "n_conv": 1, "scale": 4, "norm": "none"}
 TINY_SRRESNET = {"model": "srgan", "netG": "srresnet", "ngf": 8, "n_blocks": 1, "scale": 2, "norm": "batch"}
 GENERAL, WDN = "realesr-general-x4v3", "realesr-general-wdn-x4v3"
-CPU = ["-g", "-1"]
+# fp32 on the CPU: `--amp auto` computes in bf16 on a CPU with native bf16 (AVX512-BF16, AMX), and these tests
+# compare with fp32 forwards (bf16 has its own test below).
+CPU = ["-g", "-1", "--fp32"]
 
 
 # ---- fixtures -----------------------------------------------------------------------------------------------
