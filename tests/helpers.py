@@ -10,6 +10,14 @@ from types import ModuleType
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Facts about public files that the suite cannot do without, kept in the project (a clone has no ../shared):
+# the reference's and the published SR weights' state_dict keys and shapes, the reference's options table, the
+# files of visdom 0.2.4's static folder. Copies of ../shared/reference; tests/test_fixtures.py checks that they
+# still equal it where it is present.
+REFERENCE = ROOT / "tests" / "fixtures" / "reference"
+# Real images (SR train and eval sets, pix2pix and CycleGAN samples): never copied into the project, so the
+# tests that read them skip with the reason where ../shared/data is absent.
+SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def load_script(relative_path: str) -> ModuleType:

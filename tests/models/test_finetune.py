@@ -4,7 +4,7 @@ checkpoint folder (an SR zoo install, a training run), loaded strictly; own LR/H
 `--dataset_mode aligned` with the same losses.
 
 The published files are 23-block networks (67 MB); here RRDBNets of one block and 8 features carry the published
-key names (checked against ../shared/reference/sr_published_weights.json) with random weights.
+key names (checked against tests/fixtures/reference/sr_published_weights.json) with random weights.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from helpers import ROOT
+from helpers import REFERENCE, ROOT
 import torch
 from PIL import Image
 
@@ -24,7 +24,7 @@ from util.cli import run_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
-PUBLISHED = json.loads((ROOT.parent / "shared" / "reference" / "sr_published_weights.json").read_text())
+PUBLISHED = json.loads((REFERENCE / "sr_published_weights.json").read_text())
 SET5 = ROOT.parent / "shared" / "data" / "sr_eval" / "Set5"
 TINY_RRDB = ["--netG", "rrdbnet", "--ngf", "8", "--n_blocks", "1", "--growth_channels", "4", "--scale", "4"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from helpers import ROOT
+from helpers import REFERENCE, ROOT
 import torch
 
 import data
@@ -21,7 +21,7 @@ from options.base_options import Options
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 
-REFERENCE_OPTIONS = ROOT.parent / "shared" / "reference" / "reference_options.md"
+REFERENCE_OPTIONS = REFERENCE / "reference_options.md"
 
 CPU = ["--gpu_ids", "-1"]
 

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT, load_script, require_or_skip
+from helpers import REFERENCE, ROOT, load_script, require_or_skip
 from PIL import Image
 
 from models import networks
@@ -412,7 +412,7 @@ def test_tiles_give_the_whole_image_result(script, runs, capsys, tmp_path):
 # ---- installing a zoo model, precision ------------------------------------------------------------------------
 
 
-PUBLISHED = ROOT.parent / "shared" / "reference" / "sr_published_weights.json"
+PUBLISHED = REFERENCE / "sr_published_weights.json"
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

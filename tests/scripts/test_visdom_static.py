@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
 import pytest
-from helpers import ROOT, load_script
+from helpers import REFERENCE, ROOT, load_script
 
 from util.cli import run_cli
 
 SCRIPT = ROOT / "scripts" / "visdom_static.py"
-REFERENCE = ROOT.parent / "shared" / "reference" / "visdom_0.2.4_static_files.tsv"
+STATIC_FILES = REFERENCE / "visdom_0.2.4_static_files.tsv"
 PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY",
               "ALL_PROXY", "no_proxy", "NO_PROXY")
 
@@ -95,9 +95,9 @@ def all_files(folder: Path) -> set:
 
 
 def test_embedded_table_equals_the_reference() -> None:
-    if not REFERENCE.is_file():
-        pytest.skip(f"reference table {REFERENCE} is not available here")
-    rows = [tuple(line.split("\t")) for line in REFERENCE.read_text().splitlines()
+    if not STATIC_FILES.is_file():
+        pytest.skip(f"reference table {STATIC_FILES} is not available here")
+    rows = [tuple(line.split("\t")) for line in STATIC_FILES.read_text().splitlines()
             if line.strip() and not line.startswith("#")]
     assert list(vs.STATIC_FILES) == rows
 

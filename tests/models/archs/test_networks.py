@@ -12,7 +12,7 @@ import math
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
-from helpers import ROOT
+from helpers import REFERENCE, ROOT
 import torch
 import torch.nn as nn
 
@@ -20,8 +20,7 @@ from models import networks
 from models.archs import registration
 from models.networks import DISCRIMINATORS, GENERATORS, INIT_TYPES, NORM_LAYERS
 
-REFERENCE_DIR = ROOT.parent / "shared" / "reference"
-STATE_DICT_KEYS = REFERENCE_DIR / "state_dict_keys.json"
+STATE_DICT_KEYS = REFERENCE / "state_dict_keys.json"
 
 # Generators with a tiny construction: name -> (input side, batch size), and the builder arguments it takes.
 TINY_GENERATORS: Dict[str, Tuple[int, int]] = {

@@ -1,7 +1,7 @@
 """Tests of the published super-resolution generators: rrdbnet (ESRGAN / Real-ESRGAN), srvgg
 (SRVGGNetCompact) and msrresnet (BasicSR), their [0, 1] <-> [-1, 1] adaptation, --scale and training.
 
-For every published layout in ../shared/reference/sr_published_weights.json the network built from that
+For every published layout in tests/fixtures/reference/sr_published_weights.json the network built from that
 layout's options must have exactly the published state_dict keys and shapes, and, loaded with random weights of
 those shapes, must compute what an independent forward written here with torch.nn.functional from the documented
 structure computes (fp32, within 1e-5, on an input in [0, 1] passed through the unit-range adaptation).
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
-from helpers import ROOT
+from helpers import REFERENCE, ROOT
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from models.networks import GENERATORS
 from models.archs.value_range import adapt_unit_range, is_unit_range_adapted
 from options import TrainOptions
 
-PUBLISHED = ROOT.parent / "shared" / "reference" / "sr_published_weights.json"
+PUBLISHED = REFERENCE / "sr_published_weights.json"
 NEW_GENERATORS = ("rrdbnet", "srvgg", "msrresnet")
 TOLERANCE = 1e-5
 StateDict = Dict[str, torch.Tensor]

@@ -65,7 +65,7 @@ def _layout(ndf: int, input_nc: int = 3) -> Dict[str, Tuple[int, ...]]:
 
 
 def test_state_dict_has_the_published_layout_at_ndf_64() -> None:
-    # No discriminator entry exists in ../shared/reference (state_dict_keys.json, sr_published_weights.json hold
+    # No discriminator entry exists in tests/fixtures/reference (state_dict_keys.json, sr_published_weights.json hold
     # generators and PatchGANs only), so the layout is the recipe's, at its published width.
     net = networks.define_D(3, 64, "unet_sn", 3, "batch")
     got = {k: tuple(v.shape) for k, v in net.state_dict().items()}

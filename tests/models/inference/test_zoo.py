@@ -1,7 +1,7 @@
 """Tests of the SR model zoo (`download.py model sr NAME`), offline: every published layout, end to end.
 
 For every zoo name, a file of random weights with exactly the published keys and shapes is made from
-../shared/reference/sr_published_weights.json (with its wrapper key; the original ESRGAN release's layout for
+tests/fixtures/reference/sr_published_weights.json (with its wrapper key; the original ESRGAN release's layout for
 esrgan-*), installed with --from-file, and run by `test.py --name NAME` alone (the installed train_opt.json
 supplies the rest). Its 16-bit output is compared with a forward written here with torch.nn.functional from
 the documented structures, independent of models/: within 1e-5 before quantisation, plus half a 16-bit step.
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import LOOPBACK, PROXY_VARS, ROOT, free_port, load_script, refuse_non_loopback, require_or_skip
+from helpers import LOOPBACK, PROXY_VARS, REFERENCE, ROOT, free_port, load_script, refuse_non_loopback, require_or_skip
 
 from models.inference.published_weights import expected_shapes, to_toolkit_state_dict
 from util import download
@@ -33,7 +33,7 @@ from util.errors import CheckpointError
 from util.images import SRImage, read_image, write_image
 
 SCRIPT = ROOT / "scripts" / "download.py"
-REFERENCE = ROOT.parent / "shared" / "reference" / "sr_published_weights.json"
+PUBLISHED = REFERENCE / "sr_published_weights.json"
 SET5 = ROOT.parent / "shared" / "data" / "sr_eval" / "Set5"
 SUBPROCESS_ENV = {**{k: v for k, v in os.environ.items() if k not in PROXY_VARS}, "OMP_NUM_THREADS": "1",
                   "MKL_NUM_THREADS": "1", "PYTHONPATH": ""}
@@ -70,8 +70,8 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def reference() -> Dict[str, dict]:
-    require_or_skip(REFERENCE.is_file(), f"{REFERENCE} (the published layouts) is absent")
-    return json.loads(REFERENCE.read_text())
+    require_or_skip(PUBLISHED.is_file(), f"{PUBLISHED} (the published layouts) is absent")
+    return json.loads(PUBLISHED.read_text())
 
 
 def random_weights(shapes: Mapping[str, List[int]], seed: int) -> "OrderedDict[str, torch.Tensor]":
