@@ -42,7 +42,7 @@ from .archs import registration
 from .base_model import MODELS, BaseModel
 from .inference.published_weights import load_pretrained_generator, pretrained_generator_file
 from .losses.content_loss import ContentLoss, add_content_loss_options, validate_content_loss_options
-from .inference.tiles import MAX_EXACT_PAD, default_tile_pad
+from .inference.tiles import MAX_EXACT_PAD, default_tile_pad, tile_problem, tile_warnings
 from .inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -132,8 +132,9 @@ class SRGANModel(BaseModel):
         require(opt.input_nc == 3 and opt.output_nc == 3,
                 "--model srgan works on RGB (greyscale images are handled at test time): keep --input_nc 3 "
                 "--output_nc 3")
-        require(opt.tile >= 0 and (opt.tile_pad is None or opt.tile_pad >= 0) and opt.edge_pad >= 0,
-                "--tile, --tile_pad and --edge_pad must be >= 0")
+        problem = tile_problem(opt.tile, opt.tile_pad)
+        require(problem is None, problem or "")
+        require(opt.edge_pad >= 0, "--edge_pad must be >= 0")
         if not opt.isTrain:
             require(opt.batch_size == 1, "--model srgan tests one image at a time (images differ in size): "
                                          "use --batch_size 1")
@@ -187,6 +188,8 @@ class SRGANModel(BaseModel):
                                       opt.init_type, opt.init_gain, self.gpu_ids, **networks.generator_kwargs(opt))
         self.results: List[Dict[str, Any]] = []
         self._upscaler: Optional[Upscaler] = None  # the generator's, made at the first test image
+        for warning in tile_warnings(opt.netG, networks.generator_kwargs(opt), opt.tile, opt.tile_pad):
+            logger.warning("%s", warning)
         if not self.isTrain:
             return
         if opt.pretrained_G:

@@ -35,14 +35,15 @@ from typing import Callable, List, NoReturn, Optional, Sequence
 
 from tqdm import tqdm
 
-from models.inference import Upscaler, denoise_pair, load_upscaler
+from models.inference import MAX_OUTPUT_PIXELS, Upscaler, denoise_pair, load_upscaler, output_size, tile_problem
 from options import upscale_options
 from util import download
 from util.cli import run_cli
 from util.errors import DataError, OptionError, StorageError
-from util.fileio import remove_stale_temp_files
+from util.fileio import file_problem, remove_stale_temp_files
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
 from util.images.folders import list_inputs, plan_outputs
+from util.images.reading import peek_image
 from util.images.outputs import DEFAULT_QUALITY
 
 logger = logging.getLogger("upscale")
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "test.py's --tile)")
     p.add_argument("--tile_pad", type=_count(0), default=None,
                    help="LR pixels of context around each tile (default: the model's, test.py's --tile_pad)")
+    p.add_argument("--max_output_pixels", type=_count(1), default=MAX_OUTPUT_PIXELS,
+                   help="refuse a result with more pixels than this, before any work (default: %(default)s, "
+                        "16384 x 16384)")
     p.add_argument("--suffix", default="out",
                    help="added to each result's name: <stem>_<suffix>.<ext>; '' for none (default: %(default)s)")
     p.add_argument("--ext", default="auto", choices=("auto",) + OUTPUT_FORMATS,
@@ -121,6 +125,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not can_write(args.ext if args.ext != "auto" else "png"):
         raise OptionError(f"--ext {args.ext}: this Pillow cannot write {args.ext.upper()} files; choose png or jpg")
     denoise_pair(args.name, args.denoise)  # --denoise's strength, and whether the model has a twin to blend
+    problem = tile_problem(args.tile or 0)
+    if problem is not None:
+        raise OptionError(problem)
     if any(sep in args.suffix for sep in ("/", "\\", "\0")):
         raise OptionError(f"--suffix {args.suffix!r}: must not contain '/' or '\\' (it is part of a file name)")
     return args
@@ -142,25 +149,60 @@ def upscale_one(upscaler: Upscaler, path: str, stem: str, args: argparse.Namespa
     return True
 
 
+def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> None:
+    """Refuse, from the images' headers and before any network work, an --outscale that makes a result under
+    one pixel or over --max_output_pixels; say which inputs are animated (their first frame is upscaled)."""
+    for path in inputs:
+        header = peek_image(path)
+        if header is None:
+            continue  # not readable: named and counted when its turn comes
+        size, frames = header
+        try:
+            output_size(size, scale, args.outscale, args.max_output_pixels)
+        except ValueError as e:
+            raise OptionError(f"{path}: {e}; choose another -s/--outscale (or --max_output_pixels)") from None
+        if frames > 1:
+            logger.warning("%s is animated (%d frames): only its first frame is upscaled", path, frames)
+
+
+def refuse_file_output(folder: str) -> None:
+    """-o naming something that is not a folder (a file, a pipe...): one line, exit 2, before any work."""
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        problem = file_problem(folder) or "is a file"
+        raise OptionError(f"-o {folder}: it {problem.replace(', not a file', '')}, not a folder: choose a folder for "
+                          f"the results")
+
+
+def prepare_output(folder: str) -> None:
+    """Create the -o folder; one line, exit 1, when it cannot be (a read-only disk, no permission)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise StorageError(f"-o {folder}: cannot create the folder ({e.strerror or e}); choose another -o") from None
+    remove_stale_temp_files(folder)  # left by a run killed mid-write
+
+
 def upscale_all(args: argparse.Namespace) -> int:
-    inputs = list_inputs(args.input)  # before the model: a wrong -i costs no install
+    inputs = list_inputs(args.input)  # before the model: a wrong -i or -o costs no install
+    refuse_file_output(args.output)
+    stems = plan_outputs(inputs, args.output, args.suffix)
     flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
     opt = upscale_options(args.name, args.checkpoints_dir, args.epoch, flags)
-    upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad)
-    os.makedirs(args.output, exist_ok=True)
-    remove_stale_temp_files(args.output)  # left by a run killed mid-write
-    stems = plan_outputs(inputs, args.output, args.suffix)
+    check_sizes(inputs, opt.scale, args)
+    upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels)
+    prepare_output(args.output)
     failed: List[str] = []
+    written = 0
     with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None) as progress:
         for path, stem in zip(inputs, stems):
             try:
-                if not upscale_one(upscaler, path, stem, args):
+                if upscale_one(upscaler, path, stem, args):
+                    written += 1
+                else:
                     failed.append(path)
             except OSError as e:  # a full disk stops the run; the results written so far are whole files
-                written = progress.n - len(failed)
                 raise StorageError(f"{e}; the {written} results written before it are intact") from e
             progress.update(1)
-    written = len(inputs) - len(failed)
     logger.info("%d of %d images upscaled into %s", written, len(inputs), args.output)
     if failed:
         raise DataError(f"{len(failed)} of {len(inputs)} inputs could not be read and were skipped: "

@@ -9,6 +9,7 @@ new one, never a mix.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -133,14 +134,15 @@ def atomic_save_torch(obj: Any, path: PathLike) -> None:
     atomic_write(path, write)
 
 
-def load_torch_weights_only(path: PathLike) -> Any:
+def load_torch_weights_only(path: PathLike, refused: Optional[str] = None) -> Any:
     """`torch.load(path, weights_only=True)` on CPU: tensors and plain containers only, so a crafted file
     cannot run code. Any failure is a CheckpointError naming the file.
 
     A file that holds other Python objects is refused in our words: torch's message advises retrying with
     `weights_only=False`, the step that would run the file's code, and the toolkit must not invite it. The
     warnings torch emits while reading (e.g. for legacy pickles) reach the user once: logged when the file
-    loads, left out when it is refused (the error says what matters).
+    loads, left out when it is refused (the error says what matters). `refused`: the error's opening words
+    (default "cannot load PATH"); the reason follows them.
     """
     import torch
 
@@ -151,7 +153,7 @@ def load_torch_weights_only(path: PathLike) -> Any:
         try:
             state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
         except Exception as e:  # unpickling fails in many ways; all mean the file is not ours or is damaged
-            raise CheckpointError(f"cannot load {path}: {load_failure(path, e)}") from e
+            raise CheckpointError(f"{refused or f'cannot load {path}'}: {load_failure(path, e)}") from e
     for message in dict.fromkeys(str(w.message).splitlines()[0] for w in caught if str(w.message).strip()):
         logger.warning("%s: %s", path, message)
     return state
@@ -217,15 +219,37 @@ def folder_problem(folder: PathLike, writable: bool = True) -> Optional[str]:
 
 
 def file_problem(path: PathLike) -> Optional[str]:
-    """Why `path` cannot be read as an input file ("no such file", "is a folder, not a file"), or None."""
+    """Why `path` cannot be read as an input file, or None for a readable regular file (or a link to one).
+
+    Checked without opening it: a named pipe would block the reader forever and a device such as /dev/zero
+    never ends, so such paths must be refused by what they are, never read. The reasons: "no such file", "is a
+    folder, not a file", "is a symbolic link to X, which does not exist", "is a symbolic link loop", "is a
+    named pipe (FIFO), not a file", "is a character device (X), not a file", ..., "is not readable".
+    """
     path = os.fspath(path)
-    if os.path.isdir(path):
+    try:
+        info = os.stat(path)  # follows links
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        if os.path.islink(path):
+            return f"is a symbolic link to {os.readlink(path)}, which does not exist"
+        if e.errno == errno.ENOENT:
+            return "no such file"
+        return e.strerror or str(e)
+    if stat.S_ISDIR(info.st_mode):
         return "is a folder, not a file"
-    if not os.path.exists(path):
-        return "no such file"
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(info.st_mode)), "a special file")
+        target = f" ({os.path.realpath(path)})" if os.path.islink(path) else ""
+        return f"is {kind}{target}, not a file"
     if not os.access(path, os.R_OK):
         return "is not readable"
     return None
+
+
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:

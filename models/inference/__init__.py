@@ -12,9 +12,10 @@ A front is two calls: `opt = options.upscale_options(name, ...)`, then `load_ups
 """
 from .loading import denoise_pair, ensure_installed, load_upscaler, weights_path
 from .resolve import super_resolve
-from .tiles import MAX_EXACT_PAD, default_tile_pad, upscale_tiled
-from .upscaler import Upscaler, build_generator, interpolate_state_dicts, output_size
+from .tiles import MAX_EXACT_PAD, MIN_TILE, default_tile_pad, tile_problem, tile_warnings, upscale_tiled
+from .upscaler import MAX_OUTPUT_PIXELS, Upscaler, build_generator, interpolate_state_dicts, output_size
 
-__all__ = ["MAX_EXACT_PAD", "Upscaler", "build_generator", "default_tile_pad", "denoise_pair", "ensure_installed",
-           "interpolate_state_dicts", "load_upscaler", "output_size", "super_resolve", "upscale_tiled",
+__all__ = ["MAX_EXACT_PAD", "MAX_OUTPUT_PIXELS", "MIN_TILE", "Upscaler", "build_generator", "default_tile_pad", "denoise_pair", "ensure_installed",
+           "interpolate_state_dicts", "load_upscaler", "output_size", "super_resolve", "tile_problem", "tile_warnings",
+           "upscale_tiled",
            "weights_path"]

@@ -24,9 +24,11 @@ from util import download
 from util.download.messages import OFFLINE_HINT
 from util.errors import CheckpointError, OptionError
 
+from .. import networks
 from ..training.checkpoints import load_state_dict_file
 from .published_weights import to_toolkit_state_dict
-from .upscaler import Upscaler, build_generator, interpolate_state_dicts
+from .tiles import tile_problem, tile_warnings
+from .upscaler import MAX_OUTPUT_PIXELS, Upscaler, build_generator, interpolate_state_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def ensure_installed(name: str, checkpoints_dir: str, epoch: str) -> None:
 
 
 def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int] = None,
-                  tile_pad: Optional[int] = None) -> Upscaler:
+                  tile_pad: Optional[int] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS) -> Upscaler:
     """The Upscaler of the model `opt` describes (`options.upscale_options`: name, checkpoints_dir, epoch, the
     network, device and precision), with `denoise`'s blend of its twin (installed when missing) and the tiles
     given (None: the model's test defaults, opt.tile and opt.tile_pad)."""
@@ -107,8 +109,15 @@ def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int]
         except ValueError as e:
             raise CheckpointError(f"--denoise cannot blend {path} with {pair_path}: {e}") from None
         source = f"{path} blended with {pair_path} (--denoise {denoise})"
+    tile = opt.tile if tile is None else tile
+    tile_pad = opt.tile_pad if tile_pad is None else tile_pad
+    problem = tile_problem(tile, tile_pad)
+    if problem is not None:
+        raise OptionError(problem)
+    for warning in tile_warnings(opt.netG, networks.generator_kwargs(opt), tile, tile_pad):
+        logger.warning("%s", warning)
     net = build_generator(opt, state, source)
-    upscaler = Upscaler(net, opt.scale, opt.device, opt.amp, opt.tile if tile is None else tile,
-                        opt.tile_pad if tile_pad is None else tile_pad, opt.channels_last, opt.edge_pad)
+    upscaler = Upscaler(net, opt.scale, opt.device, opt.amp, tile, tile_pad, opt.channels_last, opt.edge_pad,
+                        max_output_pixels=max_output_pixels)
     logger.info("%s: %s x%d, %s", opt.name, opt.netG, opt.scale, upscaler.describe())
     return upscaler

@@ -28,7 +28,7 @@ from util.fileio import file_problem
 
 from .. import networks
 from ..archs import registration
-from ..training.checkpoints import load_into, load_state_dict_file
+from ..training.checkpoints import load_into, load_state_dict_file, weights_problem
 from ..training.ema import ema_name
 
 # The wrapper keys BasicSR writes, in the order Real-ESRGAN's inference reads them.
@@ -149,6 +149,9 @@ def to_toolkit_state_dict(loaded: object, entry: SRModelEntry, source: str) -> "
     if problem is not None:
         raise CheckpointError(f"{source} does not have the layout of {entry.name}: {problem}; expected "
                               f"{describe_layout(entry, shapes)}")
+    problem = weights_problem(state, [k for k in shapes if not k.endswith("num_batches_tracked")])
+    if problem is not None:
+        raise CheckpointError(f"{source}: {problem}: not usable weights of {entry.name} (a damaged file?)")
     return OrderedDict((key, state[key].detach().contiguous()) for key in shapes)
 
 

@@ -17,7 +17,7 @@ piece by piece, so a 2000x1500 photo x4 takes 144 MB (8 bit) beside the tile's a
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -31,6 +31,43 @@ Span = Tuple[int, int]
 # The most context `default_tile_pad` gives a tile: enough for every generator here but RRDBNet, whose exact
 # context (349 LR pixels) would cost ((192 + 698) / 192)^2 = 21 times a 192-pixel tile's work.
 MAX_EXACT_PAD = 40
+
+
+# The smallest --tile: each tile also computes `tile_pad` pixels of context on every side, so a tile of T costs
+# (T + 2P)^2 / T^2 times its own pixels: 33 times at 8 with 19 of context (gan-translate-x4), 1,521 times at 1
+# (a 24x20 photo then took 960 s). Below 8 the cost only grows; small tiles above it get a warning instead
+# (`tile_warnings`), since tests and small devices have uses for them.
+MIN_TILE = 8
+# Overlap above which a tiling is worth a warning: the tiles compute more than 4 times the useful pixels.
+COSTLY_OVERLAP = 4.0
+
+
+def tile_problem(tile: int, tile_pad: Optional[int] = None) -> Optional[str]:
+    """Why `tile` (and `tile_pad`) cannot be used, as one phrase naming the option, or None."""
+    if tile < 0 or (tile_pad is not None and tile_pad < 0):
+        return "--tile and --tile_pad must be >= 0"
+    if 0 < tile < MIN_TILE:
+        return (f"--tile {tile} is below {MIN_TILE} LR pixels: each tile would compute its context "
+                f"(--tile_pad on every side) many times over; use --tile {MIN_TILE} or more, or 0 for the whole image")
+    return None
+
+
+def tile_warnings(netG: str, kwargs: Mapping[str, Any], tile: int, tile_pad: int) -> List[str]:
+    """What a user should know about tiles of `tile` with `tile_pad` of context for generator `netG`: context
+    below the radius that makes tiles exact (seams: breaks of 80-90 levels in straight edges were seen at
+    --tile_pad 0), and tiles that compute more than COSTLY_OVERLAP times the useful pixels."""
+    if tile == 0:
+        return []
+    said = []
+    exact = default_tile_pad(netG, kwargs)
+    if tile_pad < exact:
+        said.append(f"--tile_pad {tile_pad} is below the {exact} LR pixels of context {netG} needs for exact tiles: "
+                    f"the result may show seams along the tiles' edges")
+    overlap = ((tile + 2 * tile_pad) / tile) ** 2
+    if overlap > COSTLY_OVERLAP:
+        said.append(f"--tile {tile} with {tile_pad} pixels of context computes up to {overlap:.0f} times the "
+                    f"useful pixels: a larger --tile is faster, if memory allows")
+    return said
 
 
 def default_tile_pad(netG: str, kwargs: Mapping[str, Any]) -> int:

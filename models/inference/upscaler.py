@@ -60,15 +60,33 @@ def interpolate_state_dicts(a: Mapping[str, torch.Tensor], b: Mapping[str, torch
     return mixed
 
 
-def output_size(size: Size, scale: int, outscale: Optional[float] = None) -> Size:
+# The most pixels a result may have unless the caller says otherwise: 16384 x 16384 (WebP's largest side; an 8-bit
+# RGB result of this size is 805 MB of levels in memory, on top of the tiles' work).
+MAX_OUTPUT_PIXELS = 16384 * 16384
+
+
+def output_size(size: Size, scale: int, outscale: Optional[float] = None,
+                max_pixels: Optional[int] = MAX_OUTPUT_PIXELS) -> Size:
     """(W, H) of the result for an input of `size` = (W, H): `scale` times it, or round(W * s) x round(H * s)
-    for an `outscale` s (at least one pixel each way). Python's round, as the documentation of --outscale says."""
+    for an `outscale` s (Python's round, as the documentation of --outscale says).
+
+    ValueError, before any work, for a result under one pixel either way (a 1x1 image is no upscaling) and for
+    one of more than `max_pixels` pixels (None: no limit), which would otherwise fail allocating it after the
+    whole image went through the network.
+    """
     w, h = size
     if outscale is None:
-        return w * scale, h * scale
-    if not outscale > 0 or not math.isfinite(outscale):
-        raise ValueError(f"outscale must be a positive number, got {outscale}")
-    return max(1, round(w * outscale)), max(1, round(h * outscale))
+        out = (w * scale, h * scale)
+    else:
+        if not outscale > 0 or not math.isfinite(outscale):
+            raise ValueError(f"outscale must be a positive number, got {outscale}")
+        out = (round(w * outscale), round(h * outscale))
+        if min(out) < 1:
+            raise ValueError(f"outscale {outscale:g} makes the {w}x{h} image {out[0]}x{out[1]}: under one pixel")
+    if max_pixels is not None and out[0] * out[1] > max_pixels:
+        raise ValueError(f"the {w}x{h} image would become {out[0]}x{out[1]} ({out[0] * out[1]:,} pixels), over the "
+                         f"limit of {max_pixels:,} pixels")
+    return out
 
 
 def build_generator(opt: Any, state: Dict[str, torch.Tensor], source: str) -> nn.Module:
@@ -96,7 +114,7 @@ class Upscaler:
 
     def __init__(self, net: nn.Module, scale: int, device: torch.device = torch.device("cpu"), amp: str = "none",
                  tile: int = 0, tile_pad: int = 40, channels_last: str = "off", edge_pad: int = 0,
-                 accel: Optional[Acceleration] = None) -> None:
+                 accel: Optional[Acceleration] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS) -> None:
         if tile < 0 or tile_pad < 0 or edge_pad < 0:
             raise ValueError(f"tile, tile_pad and edge_pad must be >= 0, got {tile}, {tile_pad} and {edge_pad}")
         self.net = networks.unwrap(net)
@@ -108,6 +126,7 @@ class Upscaler:
         self.scale = scale
         self.device = device
         self.tile, self.tile_pad, self.edge_pad = tile, tile_pad, edge_pad
+        self.max_output_pixels = max_output_pixels
         self._said_fp32 = False  # whether a 16-bit image was announced as upscaled in fp32 (`precision_for`)
 
     @property
@@ -135,7 +154,7 @@ class Upscaler:
 
     def __call__(self, img: SRImage, outscale: Optional[float] = None) -> SRImage:
         """`img` upscaled by the network's scale, or to `output_size(img.size, scale, outscale)`."""
-        size: Tuple[int, int] = output_size(img.size, self.scale, outscale)
+        size: Tuple[int, int] = output_size(img.size, self.scale, outscale, self.max_output_pixels)
         with torch.no_grad(), self.accel.autocast(), self.precision_for(img):
             return super_resolve(self.net, img, self.scale, self.tile, self.tile_pad, self.device, size,
                                  self.edge_pad)

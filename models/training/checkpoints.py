@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from typing import Dict, Sequence
+from typing import Dict, Iterable, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,28 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     return state
 
 
+def weights_problem(state: Mapping[str, object], floating: Optional[Iterable[str]] = None) -> Optional[str]:
+    """What makes `state` unusable as a network's weights, naming the first bad tensor, or None.
+
+    `floating`: the keys the network holds as floating-point tensors (default: every floating-point tensor of
+    `state`). Each of them must be a floating-point tensor of finite values: an all-NaN file (a diverged run,
+    a damaged download) or an int32 file of zeros otherwise loads without a word, since `load_state_dict`
+    copies and casts, and fails later as a traceback deep in the upscaling or as black images.
+    """
+    keys = list(floating) if floating is not None else [
+        k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    for key in keys:
+        value = state.get(key)
+        if not isinstance(value, torch.Tensor):
+            continue  # a missing or non-tensor entry is load_into's strict check's to report
+        if not value.is_floating_point():
+            return f"tensor {key} is {str(value.dtype).replace('torch.', '')}, not floating point"
+        if not bool(torch.isfinite(value).all()):
+            bad = "NaN" if bool(torch.isnan(value).any()) else "infinite"
+            return f"tensor {key} holds {bad} values"
+    return None
+
+
 def load_into(net: nn.Module, state: Dict[str, torch.Tensor], path: str = "<state_dict>",
               options: Sequence[str] = ()) -> None:
     """Strictly load `state` into `net`, after dropping InstanceNorm running statistics that checkpoints
@@ -82,6 +104,10 @@ def load_into(net: nn.Module, state: Dict[str, torch.Tensor], path: str = "<stat
         if key not in expected and owner in instance_norms and leaf in ("running_mean", "running_var",
                                                                          "num_batches_tracked"):
             del state[key]
+    problem = weights_problem(state, [k for k, v in expected.items() if v.is_floating_point()])
+    if problem is not None:
+        raise CheckpointError(f"{path}: {problem}: the file is damaged or its training diverged; use another "
+                              f"checkpoint")
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:

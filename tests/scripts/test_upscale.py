@@ -1,7 +1,7 @@
 """scripts/upscale.py: one-command photo upscaling with a trained run or an SR zoo model.
 
-The models are tiny networks the tests save as checkpoint folders (train_opt.json + random weights), as
-train.py and `download.py model sr` leave them, so every run takes a second or two. Runs are in-process
+The models are tiny networks saved as checkpoint folders (tests/scripts/upscale_runs.py, fixtures in
+tests/scripts/conftest.py), as train.py and `download.py model sr` leave them, so every run takes a second or two. Runs are in-process
 through `run_cli(main, argv)` (exit code, stdout, stderr as a user sees them); one real subprocess checks the
 exit status of a run that skips an unreadable image.
 """
@@ -17,14 +17,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import REFERENCE, ROOT, load_script, require_or_skip
+from helpers import REFERENCE, ROOT, require_or_skip
 from PIL import Image
+from upscale_runs import CPU, GENERAL, TINY_SRRESNET, TINY_SRVGG, WDN, net_of, rgb, run
 
 from models import networks
 from models.inference import load_upscaler
@@ -32,80 +33,7 @@ from models.inference.resolve import super_resolve
 from models.inference.upscaler import Upscaler, interpolate_state_dicts, output_size
 from options import upscale_options
 from util import download
-from util.cli import run_cli
 from util.images import output_stems, read_image
-
-TINY_SRVGG = {"model": "srgan", "netG": "srvgg", "ngf": 8, "n_conv": 1, "scale": 4, "norm": "none"}
-TINY_SRRESNET = {"model": "srgan", "netG": "srresnet", "ngf": 8, "n_blocks": 1, "scale": 2, "norm": "batch"}
-GENERAL, WDN = "realesr-general-x4v3", "realesr-general-wdn-x4v3"
-# fp32 on the CPU: `--amp auto` computes in bf16 on a CPU with native bf16 (AVX512-BF16, AMX), and these tests
-# compare with fp32 forwards (bf16 has its own test below).
-CPU = ["-g", "-1", "--fp32"]
-
-
-# ---- fixtures -----------------------------------------------------------------------------------------------
-
-
-def save_run(checkpoints: Path, name: str, options: Dict, seed: int) -> Dict[str, torch.Tensor]:
-    """A checkpoint folder as training or the zoo leaves it: train_opt.json and latest_net_G.pth (random)."""
-    torch.manual_seed(seed)
-    extra = {k: options[k] for k in ("n_conv", "n_blocks", "scale") if k in options}
-    net = networks.define_G(3, 3, options["ngf"], options["netG"], options["norm"], **extra)
-    if options["norm"] == "batch":  # running statistics that are not the identity, so eval mode matters
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    folder = checkpoints / name
-    folder.mkdir(parents=True)
-    (folder / "train_opt.json").write_text(json.dumps({**options, "name": name, "input_nc": 3, "output_nc": 3}))
-    state = {k: v.clone() for k, v in net.state_dict().items()}
-    torch.save(state, folder / "latest_net_G.pth")
-    return state
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> Tuple[Path, Dict[str, Dict[str, torch.Tensor]]]:
-    """The checkpoints folder and the state_dict of each run in it."""
-    checkpoints = tmp_path_factory.mktemp("checkpoints")
-    states = {
-        "tiny_srvgg": save_run(checkpoints, "tiny_srvgg", TINY_SRVGG, 0),
-        "tiny_srresnet": save_run(checkpoints, "tiny_srresnet", TINY_SRRESNET, 1),
-        # The two zoo models --denoise blends, installed (as download.py leaves them), tiny.
-        GENERAL: save_run(checkpoints, GENERAL, {**TINY_SRVGG, "zoo_model": GENERAL}, 2),
-        WDN: save_run(checkpoints, WDN, {**TINY_SRVGG, "zoo_model": WDN}, 3),
-    }
-    pix2pix = checkpoints / "facades_pix2pix"
-    pix2pix.mkdir()
-    (pix2pix / "train_opt.json").write_text(json.dumps({"model": "pix2pix", "netG": "unet_128", "ngf": 8}))
-    (pix2pix / "latest_net_G.pth").write_bytes(b"never loaded")
-    return checkpoints, states
-
-
-@pytest.fixture(scope="module")
-def script():
-    return load_script("scripts/upscale.py")
-
-
-def run(script, capsys, argv: List[str]) -> Tuple[int, str, str]:
-    """Exit code, stdout and stderr of `upscale.py ARGV`."""
-    capsys.readouterr()
-    code = run_cli(script.main, [str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def rgb(path: Path, w: int = 13, h: int = 10, seed: int = 0) -> Path:
-    values = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-    Image.fromarray(values).save(path)
-    return path
-
-
-def net_of(states: Dict[str, torch.Tensor], options: Dict) -> torch.nn.Module:
-    extra = {k: options[k] for k in ("n_conv", "n_blocks", "scale") if k in options}
-    net = networks.define_G(3, 3, options["ngf"], options["netG"], options["norm"], **extra)
-    net.load_state_dict(states)
-    return net.eval()
 
 
 # ---- a file, a folder ---------------------------------------------------------------------------------------
@@ -400,7 +328,7 @@ def test_tiles_give_the_whole_image_result(script, runs, capsys, tmp_path):
     checkpoints, _ = runs
     photo = rgb(tmp_path / "photo.png", w=21, h=17)
     results = []
-    for tile in ("0", "5"):
+    for tile in ("0", "8"):  # 8: the smallest tile (models/inference/tiles.MIN_TILE); 3 x 3 tiles here
         out = tmp_path / f"tile{tile}"
         code, _, err = run(script, capsys, ["-i", photo, "-o", out, "-n", "tiny_srvgg", "--tile", tile,
                                             "--tile_pad", "4", "--checkpoints_dir", checkpoints, *CPU])

@@ -19,7 +19,7 @@ import urllib.parse
 from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from ..errors import CheckpointError, DataError
-from ..fileio import atomic_save_torch, atomic_write_text, load_failure
+from ..fileio import atomic_save_torch, atomic_write_text, file_problem, load_torch_weights_only
 from .archives import extract_archive
 from .catalogue import DATASETS, PRETRAINED, SR_MODELS, SRModelEntry
 from .checksum import file_sha256, verify_sha256
@@ -50,7 +50,7 @@ def fetch_dataset(kind: str, name: str, root: PathLike = "datasets", *, from_fil
     if os.path.lexists(target) and not overwrite:
         raise DataError(f"{target} already exists: delete it first to download {name} again")
     if from_file is not None:
-        verify_sha256(from_file, entry.sha256)
+        verify_sha256(local_file(from_file), entry.sha256)
         extract_archive(from_file, root, overwrite=overwrite, top=name)
     else:
         suffix = os.path.splitext(urllib.parse.urlsplit(entry.url).path)[1]
@@ -65,16 +65,22 @@ def fetch_dataset(kind: str, name: str, root: PathLike = "datasets", *, from_fil
     return target
 
 
+def local_file(path: PathLike) -> str:
+    """`path` as given to --from-file, when it is a readable regular file; else a CheckpointError saying what it is
+    (a folder, a named pipe, a device such as /dev/zero, a dangling link...), before anything reads it."""
+    path = os.fspath(path)
+    problem = file_problem(path)
+    if problem is not None:
+        raise CheckpointError(f"--from-file {path}: {'it ' if problem.startswith('is ') else ''}{problem}; give the "
+                              f"downloaded file itself")
+    return path
+
+
 def load_weights_only(path: PathLike, shown: str) -> object:
     """`torch.load` with `weights_only=True`: tensors and plain containers only, so a crafted pickle cannot run
     code. Any failure (a payload, a truncated download, an HTML page) is a one-line CheckpointError naming `shown`."""
-    import torch  # local import: fetching datasets does not need torch
-
-    try:
-        return torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to load a user's file is the file's problem
-        raise CheckpointError(f"{shown} is not a network state_dict that can be loaded safely "
-                              f"(weights_only=True): {load_failure(path, e)}") from None
+    return load_torch_weights_only(path, f"{shown} is not a network state_dict that can be loaded safely "
+                                         f"(weights_only=True)")
 
 
 def verify_state_dict(path: PathLike, display_name: Optional[str] = None) -> int:
@@ -117,8 +123,8 @@ def fetch_pretrained(kind: str, name: str, checkpoints_dir: PathLike = "checkpoi
     folder = pretrained_dir(name, checkpoints_dir)
     dest = os.path.join(folder, "latest_net_G.pth")
     source = os.fspath(from_file) if from_file is not None else (url or entry.url)
-    if from_file is not None and not os.path.isfile(source):
-        raise CheckpointError(f"--from-file {source}: no such file")
+    if from_file is not None:
+        local_file(source)
     staging = os.path.join(folder, ".latest_net_G.pth.download")
     created = not os.path.isdir(folder)
     installed = False
@@ -169,10 +175,7 @@ def sr_train_options(entry: SRModelEntry, source: str, sha256: str) -> Dict[str,
 def _sr_source(entry: SRModelEntry, from_file: Optional[PathLike], url: Optional[str]) -> str:
     """Where the file comes from: --from-file, a mirror, the repository (bundled), or the publisher."""
     if from_file is not None:
-        path = os.fspath(from_file)
-        if not os.path.isfile(path):
-            raise CheckpointError(f"--from-file {path}: no such file")
-        return path
+        return local_file(from_file)
     if url is not None:
         return url
     if entry.bundled:

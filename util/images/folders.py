@@ -13,22 +13,38 @@ import os
 from typing import List
 
 from util.errors import DataError, OptionError
+from util.fileio import file_problem
 from util.images import IMG_EXTENSIONS, OUTPUT_FORMATS, is_image_file, output_stems
 
 logger = logging.getLogger(__name__)
 
 
 def list_inputs(path: str) -> List[str]:
-    """The image files `path` names: itself when it is a file, else the image files directly inside it."""
-    if os.path.isfile(path):
+    """The images `path` names: itself when it is a file, else the entries directly inside it with image names.
+
+    An entry with an image name that is not a readable file (a dangling link, a link loop, a named pipe, a
+    link to a device, a folder called `x.png`) is listed all the same: reading it fails with what it is
+    (util/images/reading.check_readable, which never opens such a path), so it is named and counted like an
+    unreadable image instead of vanishing. Files whose names are not image names are left alone, named in the
+    log; subfolders are not read.
+    """
+    if os.path.isdir(path):
+        return _folder_images(path)
+    if os.path.lexists(path):
+        problem = file_problem(path)
+        if problem is not None:
+            raise DataError(f"-i {path}: it {problem}; give an image file or a folder of images", path=path)
         return [path]
-    if not os.path.isdir(path):
-        raise DataError(f"-i {path}: no such file or folder", path=path)
-    names = sorted(n for n in os.listdir(path) if not n.startswith(".") and os.path.isfile(os.path.join(path, n)))
+    raise DataError(f"-i {path}: no such file or folder", path=path)
+
+
+def _folder_images(path: str) -> List[str]:
+    names = sorted(n for n in os.listdir(path) if not n.startswith("."))
     images = [os.path.join(path, n) for n in names if is_image_file(n)]
-    others = len(names) - len(images)
+    others = [n for n in names if not is_image_file(n) and not os.path.isdir(os.path.join(path, n))]
     if others:
-        logger.info("%s: ignoring %d file(s) whose names are not image names", path, others)
+        shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
+        logger.info("%s: ignoring %d file(s) whose names are not image names: %s", path, len(others), shown)
     if not images:
         exts = ", ".join(e.lstrip(".") for e in IMG_EXTENSIONS)
         raise DataError(f"-i {path}: no images ({exts}) in this folder (its subfolders are not read)", path=path)

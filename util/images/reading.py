@@ -59,12 +59,13 @@ import logging
 import math
 import os
 import re
-from typing import List, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from util.errors import DataError
+from util.fileio import file_problem
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,35 @@ def _to_mode(img: Image.Image, mode: str) -> Image.Image:
     return img.convert(mode)
 
 
+def check_readable(path: str) -> None:
+    """Raise the DataError for a path that is not a readable regular file (a folder, a dangling link, a link
+    loop, a named pipe, a device such as /dev/zero), before anything opens it: reading a pipe would wait
+    forever and a device never ends (util.fileio.file_problem). A missing path is left to the reader, whose
+    error says so."""
+    problem = file_problem(path) if os.path.lexists(path) else None
+    if problem is not None:
+        raise DataError(f"cannot read image {path}: it {problem}; remove it or replace it with an image file",
+                        path=path)
+
+
+def peek_image(path: str) -> Optional[Tuple[Tuple[int, int], int]]:
+    """(W, H) of the image upright (EXIF orientation applied) and its number of frames, from the header alone,
+    nothing decoded; None for what is not a readable image (reading it later says why).
+
+    Lets a batch tool refuse sizes before any work (a result under one pixel, or over its pixel limit) and say
+    that an animated file contributes its first frame only."""
+    if file_problem(path) is not None:
+        return None
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF Orientation: transposed or rotated by 90 degrees
+                w, h = h, w
+            return (w, h), int(getattr(img, "n_frames", 1))
+    except READ_ERRORS:
+        return None
+
+
 def read_error(path: str, exc: BaseException) -> DataError:
     """The DataError for a file PIL (or another decoder) could not read: "cannot read image PATH: REASON; ADVICE".
 
@@ -220,6 +250,7 @@ def load_image(path: str, mode: str = "RGB") -> Image.Image:
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"load_image: mode must be 'RGB' or 'L', not {mode!r}")
+    check_readable(path)
     try:
         with Image.open(path) as img:
             img.load()

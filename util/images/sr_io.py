@@ -50,7 +50,7 @@ from PIL import Image, ImageOps
 from util.fileio import atomic_save_pil, atomic_write
 
 from .pixels import check_bit_depth, from_uint, to_uint
-from .reading import READ_ERRORS, WIDE_GREY_MODES, float_to_unit, read_error
+from .reading import READ_ERRORS, WIDE_GREY_MODES, check_readable, float_to_unit, read_error
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,7 @@ def read_image(path: str) -> SRImage:
     larger than twice PIL.Image.MAX_IMAGE_PIXELS; the messages are those of the training loader's load_image.
     """
     path = os.fspath(path)
+    check_readable(path)
     try:
         with open(path, "rb") as fh:
             data = fh.read()  # once: PIL and (for 16-bit colour files) OpenCV decode the same bytes
