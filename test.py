@@ -45,6 +45,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # Batch norm with running statistics and no dropout; pix2pix's paper keeps train mode at test time.
         model.eval()
     total = int(min(opt.num_test, len(dataset)))
+    if total < len(dataset):
+        logger.info("--num_test %d: testing %d of the %d images, %d left out", opt.num_test, total, len(dataset),
+                    len(dataset) - total)
     # --fid: checked now (images to compare, Inception weights), measured once the results are written.
     fid = ResultsFID(opt, model.visual_names, total) if opt.fid else None
     sources = dataset.source_paths()

@@ -7,6 +7,7 @@ Real subprocesses check exit codes and stderr; runs that only need the files are
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -326,15 +327,19 @@ def test_test_model_without_no_dropout_cannot_load_a_cyclegan_generator(cyclegan
     assert "latest_net_G_A.pth" in str(exc.value)
 
 
-def test_num_test_limits_the_rows(cyclegan, test_main, tmp_path):
+def test_num_test_limits_the_rows(cyclegan, test_main, tmp_path, caplog):
     train_a = HORSE2ZEBRA / "trainA"  # two images: 1.jpg, 2.jpg
     args = ("--dataroot", train_a, "--model", "test", "--model_suffix", "_A", "--no_dropout",
             "--preprocess", "none")
+    caplog.set_level(logging.INFO, logger="test")
     one = cg_test(test_main, cyclegan, tmp_path / "one", *args, "--num_test", "1")
+    assert "--num_test 1: testing 1 of the 2 images, 1 left out" in caplog.text  # said when it leaves any out
     assert sorted(p.name for p in (one / "images").iterdir()) == ["1_fake.png", "1_real.png"]
     tags = page_links(one / "index.html").tags
     assert tags.count("h3") == 1 and tags.count("table") == 1 and tags.count("img") == 2
+    caplog.clear()
     every = cg_test(test_main, cyclegan, tmp_path / "every", *args)
+    assert "left out" not in caplog.text
     assert sorted(p.name for p in (every / "images").iterdir()) == [
         "1_fake.png", "1_real.png", "2_fake.png", "2_real.png"]
     assert page_links(every / "index.html").tags.count("h3") == 2
