@@ -27,6 +27,7 @@ run leaves only whole files) and the exit code is 2 at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
@@ -35,7 +36,10 @@ from typing import Callable, List, NoReturn, Optional, Sequence
 
 from tqdm import tqdm
 
-from models.inference import MAX_OUTPUT_PIXELS, Upscaler, denoise_pair, load_upscaler, output_size, tile_problem
+from models.inference import (DEFAULT_DENOISE, MAX_OUTPUT_PIXELS, Upscaler, default_denoise, denoise_pair,
+                              load_upscaler, model_name, output_size, tile_problem)
+from models.inference.loading import published_file_as_run
+from models.inference.resolve import ALPHA_UPSAMPLERS
 from options import upscale_options
 from util import download
 from util.cli import run_cli
@@ -80,11 +84,17 @@ def _count(minimum: int) -> Callable[[str], int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="upscale.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("-i", "--input", required=True, help="an image, or a folder of images (not its subfolders)")
+    p.add_argument("-i", "--input", default="inputs",
+                   help="an image, or a folder of images (not its subfolders) (default: %(default)s)")
     p.add_argument("-o", "--output", default="results",
                    help="folder for the results, created when missing (default: %(default)s)")
-    p.add_argument("-n", "--name", required=True,
-                   help="the model: a folder of --checkpoints_dir (a trained srgan run) or an SR zoo model name")
+    p.add_argument("-n", "--name", "--model_name", dest="name", default="RealESRGAN_x4plus",
+                   help="the model: a folder of --checkpoints_dir (a trained srgan run or an installed model), an SR "
+                        "zoo name or a Real-ESRGAN name (RealESRGAN_x4plus, realesr-general-x4v3, ...); a zoo model "
+                        "is installed when missing (default: %(default)s)")
+    p.add_argument("--model_path", default=None, metavar="PATH",
+                   help="a publisher's weights file (.pth as downloaded) to use directly, without installing it; -n "
+                        "names its architecture (a zoo or Real-ESRGAN name)")
     p.add_argument("--checkpoints_dir", default="./checkpoints",
                    help="where models are, and zoo models go (default: %(default)s)")
     p.add_argument("--epoch", default="latest",
@@ -93,14 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="final upscaling factor, any positive number (default: the network's own scale)")
     pairs = ", ".join(f"{n} with {download.SR_MODELS.get(n).denoise_pair}" for n in download.SR_MODELS.names()
                       if download.SR_MODELS.get(n).denoise_pair)
-    p.add_argument("-dn", "--denoise", type=float, default=None,
-                   help=f"denoising strength in [0, 1], Real-ESRGAN's -dn: blends {pairs} (default: the model as "
-                        f"published, i.e. 1)")
+    p.add_argument("-dn", "--denoise", "--denoise_strength", dest="denoise", type=float, default=None,
+                   help=f"denoising strength in [0, 1], Real-ESRGAN's -dn: blends {pairs}; 1 is the model as "
+                        f"published (default: {DEFAULT_DENOISE}, as Real-ESRGAN's)")
     p.add_argument("-t", "--tile", type=_count(0), default=None,
                    help="LR tile size, so memory stays bounded; 0: the whole image at once (default: the model's, "
                         "test.py's --tile)")
     p.add_argument("--tile_pad", type=_count(0), default=None,
                    help="LR pixels of context around each tile (default: the model's, test.py's --tile_pad)")
+    p.add_argument("--pre_pad", type=_count(0), default=0,
+                   help="LR pixels mirrored onto the right and bottom edges before the network and cut from the "
+                        "result, Real-ESRGAN's --pre_pad (default: %(default)s)")
+    p.add_argument("--alpha_upsampler", choices=ALPHA_UPSAMPLERS, default="bicubic",
+                   help="how an alpha channel is upscaled: bicubic, or realesrgan (through the network as a grey "
+                        "image, a second pass; Real-ESRGAN's default) (default: %(default)s)")
     p.add_argument("--max_output_pixels", type=_count(1), default=MAX_OUTPUT_PIXELS,
                    help="refuse a result with more pixels than this, before any work (default: %(default)s, "
                         "16384 x 16384)")
@@ -111,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")
     p.add_argument("--quality", type=_count(1), default=DEFAULT_QUALITY,
                    help="JPEG / WebP quality, 1-100 (default: %(default)s)")
-    p.add_argument("-g", "--gpu_ids", default="0",
+    p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
     p.add_argument("--verbose", action="store_true", help="also log the full options and every file written")
@@ -124,6 +140,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         raise OptionError(f"--quality must be in 1..100, got {args.quality}")
     if not can_write(args.ext if args.ext != "auto" else "png"):
         raise OptionError(f"--ext {args.ext}: this Pillow cannot write {args.ext.upper()} files; choose png or jpg")
+    args.name = model_name(args.name, args.checkpoints_dir)  # RealESRGAN_x4plus -> realesrgan-x4plus
+    if args.model_path is not None:
+        if args.name not in download.SR_MODELS:
+            raise OptionError(f"--model_path: -n {args.name} is not a zoo or Real-ESRGAN model name, so the file's "
+                              f"architecture is unknown; name it with -n (e.g. -n RealESRGAN_x4plus)")
+        if args.denoise not in (None, 1.0):
+            raise OptionError("--model_path with --denoise: the twin to blend with is not given; install both "
+                              "models with scripts/download.py and use -n")
+        args.denoise = None
+    elif args.denoise is None:
+        args.denoise = default_denoise(args.name)
     denoise_pair(args.name, args.denoise)  # --denoise's strength, and whether the model has a twin to blend
     problem = tile_problem(args.tile or 0)
     if problem is not None:
@@ -187,9 +214,13 @@ def upscale_all(args: argparse.Namespace) -> int:
     refuse_file_output(args.output)
     stems = plan_outputs(inputs, args.output, args.suffix)
     flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
-    opt = upscale_options(args.name, args.checkpoints_dir, args.epoch, flags)
-    check_sizes(inputs, opt.scale, args)
-    upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels)
+    folder = (contextlib.nullcontext(args.checkpoints_dir) if args.model_path is None
+              else published_file_as_run(args.name, args.model_path))
+    with folder as checkpoints_dir:  # a --model_path file is converted into a temporary folder, gone once loaded
+        opt = upscale_options(args.name, checkpoints_dir, args.epoch, flags)
+        check_sizes(inputs, opt.scale, args)
+        upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels, args.pre_pad,
+                                 args.alpha_upsampler)
     prepare_output(args.output)
     failed: List[str] = []
     written = 0

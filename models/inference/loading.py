@@ -14,9 +14,11 @@ STRENGTH) * twin (models/upscaler.interpolate_state_dicts); 1 is the model as pu
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from typing import Any, Dict, List, Optional
+import tempfile
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 
@@ -65,6 +67,26 @@ def _runs(checkpoints_dir: str) -> List[str]:
                   if os.path.isfile(os.path.join(checkpoints_dir, n, "train_opt.json")))
 
 
+# Real-ESRGAN's default -dn: models with a denoising twin run half-way between the two unless told otherwise.
+DEFAULT_DENOISE = 0.5
+
+
+def model_name(name: str, checkpoints_dir: str) -> str:
+    """The folder `-n name` means: `name` when `checkpoints_dir` has a folder of that name (a run, an installed
+    model), else the zoo's name for a zoo or publisher's name (`RealESRGAN_x4plus` -> realesrgan-x4plus), else
+    `name` itself (refused by `ensure_installed`, with the closest known names)."""
+    if os.path.isdir(os.path.join(checkpoints_dir, name)):
+        return name
+    return download.sr_zoo_name(name) or name
+
+
+def default_denoise(name: str) -> Optional[float]:
+    """The --denoise strength when none is given: DEFAULT_DENOISE for a zoo model with a denoising twin
+    (realesr-general-x4v3, as Real-ESRGAN's -dn), else None (the model as published)."""
+    entry = download.SR_MODELS.get(name) if name in download.SR_MODELS else None
+    return DEFAULT_DENOISE if entry is not None and entry.denoise_pair else None
+
+
 def ensure_installed(name: str, checkpoints_dir: str, epoch: str) -> None:
     """Install zoo model `name` into `checkpoints_dir` when its folder lacks the weights; refuse other names.
 
@@ -75,9 +97,11 @@ def ensure_installed(name: str, checkpoints_dir: str, epoch: str) -> None:
         return
     if name not in download.SR_MODELS:
         runs = _runs(checkpoints_dir)
+        close = download.closest_sr_names(name, runs)
+        guess = f"did you mean {' or '.join(close)}? " if close else ""
         known = f"; saved runs there: {', '.join(runs)}" if runs else ""
         raise OptionError(f"-n {name}: no model {weights_path(checkpoints_dir, name, epoch)} and no SR zoo model of "
-                          f"that name (zoo: {', '.join(download.SR_MODELS.names())}){known}")
+                          f"that name ({guess}zoo: {', '.join(download.SR_MODELS.names())}){known}")
     logger.info("installing the zoo model %s into %s", name, download.sr_model_dir(name, checkpoints_dir))
     try:
         download.install_sr_model(name, checkpoints_dir, convert=to_toolkit_state_dict)
@@ -92,11 +116,23 @@ def ensure_installed(name: str, checkpoints_dir: str, epoch: str) -> None:
                                      f"this command again") from e
 
 
+@contextlib.contextmanager
+def published_file_as_run(name: str, path: str) -> Iterator[str]:
+    """A temporary checkpoints folder holding zoo model `name` made from a publisher's file `path`, converted and
+    checked as an install would (its sha256 not compared: a fine-tuned file of that layout is welcome), removed
+    on exit: upscale.py's --model_path uses a file without installing it."""
+    with tempfile.TemporaryDirectory(prefix="model_path-") as checkpoints_dir:
+        download.install_sr_model(name, checkpoints_dir, convert=to_toolkit_state_dict, from_file=path,
+                                  progress=False, check_sha256=False)
+        yield checkpoints_dir
+
+
 def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int] = None,
-                  tile_pad: Optional[int] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS) -> Upscaler:
+                  tile_pad: Optional[int] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS,
+                  pre_pad: int = 0, alpha_upsampler: str = "bicubic") -> Upscaler:
     """The Upscaler of the model `opt` describes (`options.upscale_options`: name, checkpoints_dir, epoch, the
-    network, device and precision), with `denoise`'s blend of its twin (installed when missing) and the tiles
-    given (None: the model's test defaults, opt.tile and opt.tile_pad)."""
+    network, device and precision), with `denoise`'s blend of its twin (installed when missing), the tiles
+    given (None: the model's test defaults, opt.tile and opt.tile_pad) and the Upscaler's other settings."""
     pair = denoise_pair(opt.name, denoise)
     path = weights_path(opt.checkpoints_dir, opt.name, opt.epoch)
     state: Dict[str, torch.Tensor] = load_state_dict_file(path)
@@ -118,6 +154,6 @@ def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int]
         logger.warning("%s", warning)
     net = build_generator(opt, state, source)
     upscaler = Upscaler(net, opt.scale, opt.device, opt.amp, tile, tile_pad, opt.channels_last, opt.edge_pad,
-                        max_output_pixels=max_output_pixels)
+                        max_output_pixels=max_output_pixels, pre_pad=pre_pad, alpha_upsampler=alpha_upsampler)
     logger.info("%s: %s x%d, %s", opt.name, opt.netG, opt.scale, upscaler.describe())
     return upscaler

@@ -27,7 +27,7 @@ from ..archs.init import ARCHITECTURE_INIT
 from ..base_model import network_options
 from ..training.acceleration import Acceleration
 from ..training.checkpoints import load_into
-from .resolve import Size, super_resolve
+from .resolve import ALPHA_UPSAMPLERS, Size, super_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +108,20 @@ class Upscaler:
     memory layout ('on' or 'off'). Built around a model's own generator (`accel=` the model's Acceleration,
     which already placed and prepared it): device, mode and precision stay the model's, as test.py and
     training's validation need. Either way it runs tile by tile (`tile` LR pixels with `tile_pad` of context;
-    0: the whole image at once), with `edge_pad` pixels of replicated border (models/inference/resolve.py), and
-    an image of more than 8 bits in fp32 whatever the precision (`precision_for`).
+    0: the whole image at once), with `edge_pad` pixels of replicated border, `pre_pad` of reflected right and
+    bottom border and the alpha channel by `alpha_upsampler` (models/inference/resolve.py), and an image of more
+    than 8 bits in fp32 whatever the precision (`precision_for`).
     """
 
     def __init__(self, net: nn.Module, scale: int, device: torch.device = torch.device("cpu"), amp: str = "none",
                  tile: int = 0, tile_pad: int = 40, channels_last: str = "off", edge_pad: int = 0,
-                 accel: Optional[Acceleration] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS) -> None:
-        if tile < 0 or tile_pad < 0 or edge_pad < 0:
-            raise ValueError(f"tile, tile_pad and edge_pad must be >= 0, got {tile}, {tile_pad} and {edge_pad}")
+                 accel: Optional[Acceleration] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS,
+                 pre_pad: int = 0, alpha_upsampler: str = "bicubic") -> None:
+        if min(tile, tile_pad, edge_pad, pre_pad) < 0:
+            raise ValueError(f"tile, tile_pad, edge_pad and pre_pad must be >= 0, got {tile}, {tile_pad}, {edge_pad} "
+                             f"and {pre_pad}")
+        if alpha_upsampler not in ALPHA_UPSAMPLERS:
+            raise ValueError(f"alpha_upsampler must be one of {ALPHA_UPSAMPLERS}, got {alpha_upsampler!r}")
         self.net = networks.unwrap(net)
         if accel is None:
             self.net = self.net.to(device).eval()
@@ -127,6 +132,7 @@ class Upscaler:
         self.device = device
         self.tile, self.tile_pad, self.edge_pad = tile, tile_pad, edge_pad
         self.max_output_pixels = max_output_pixels
+        self.pre_pad, self.alpha_upsampler = pre_pad, alpha_upsampler
         self._said_fp32 = False  # whether a 16-bit image was announced as upscaled in fp32 (`precision_for`)
 
     @property
@@ -157,4 +163,4 @@ class Upscaler:
         size: Tuple[int, int] = output_size(img.size, self.scale, outscale, self.max_output_pixels)
         with torch.no_grad(), self.accel.autocast(), self.precision_for(img):
             return super_resolve(self.net, img, self.scale, self.tile, self.tile_pad, self.device, size,
-                                 self.edge_pad)
+                                 self.edge_pad, self.pre_pad, self.alpha_upsampler)

@@ -17,8 +17,9 @@ This face re-exports the public API (what `scripts/download.py` uses, the errors
 blocks); anything else is imported from its module.
 """
 from .archives import extract_archive
-from .catalogue import (DATASETS, PRETRAINED, SR_MODELS, DatasetEntry, PretrainedEntry, SRModelEntry, dataset_names,
-                        pretrained_names, sr_model_names, sr_model_table)
+from .catalogue import (DATASETS, PRETRAINED, SR_MODELS, DatasetEntry, PretrainedEntry, SRModelEntry,
+                        closest_sr_names, dataset_names, pretrained_names, sr_model_names, sr_model_table,
+                        sr_zoo_name)
 from .hints import sr_test_command, sr_upscale_command, test_commands, train_command
 from .install import fetch_dataset, fetch_pretrained, install_sr_model, sr_model_dir
 from .messages import ChecksumError, DownloadError
@@ -26,6 +27,7 @@ from .transfer import download_file
 
 __all__ = [
     "DATASETS", "PRETRAINED", "SR_MODELS", "ChecksumError", "DatasetEntry", "DownloadError", "PretrainedEntry",
+    "closest_sr_names", "sr_zoo_name",
     "SRModelEntry", "dataset_names", "download_file", "extract_archive", "fetch_dataset", "fetch_pretrained",
     "install_sr_model", "pretrained_names", "sr_model_dir", "sr_model_names", "sr_model_table", "sr_test_command",
     "sr_upscale_command", "test_commands", "train_command",

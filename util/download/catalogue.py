@@ -9,8 +9,9 @@ what it was made from).
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..registry import Registry
 from .checksum import normalise_sha256
@@ -261,6 +262,25 @@ for _entry in (
                  "repository, installs offline", bundled="models/zoo/gan-translate-x4.pth"),
 ):
     SR_MODELS.add(_entry.name, _entry)
+
+
+def sr_zoo_name(name: str) -> Optional[str]:
+    """The zoo name `name` means, or None: the zoo's own name, or the publisher's, which is the file's stem as
+    Real-ESRGAN's inference script takes it (`RealESRGAN_x4plus`, `realesr-animevideov3`; as that script
+    does, anything from the first '.' on is dropped: `RealESRGAN_x4plus.pth`)."""
+    stem = name.split(".")[0]
+    for candidate in (name, stem):
+        if candidate in SR_MODELS:
+            return candidate
+    return next((n for n in SR_MODELS.names() if SR_MODELS.get(n).file.split(".")[0] == stem), None)
+
+
+def closest_sr_names(name: str, others: Sequence[str] = ()) -> List[str]:
+    """Up to three zoo names (the zoo's or the publishers') and `others` (e.g. saved runs) that look like `name`:
+    the "did you mean" of an unknown -n."""
+    known = [*SR_MODELS.names(), *(SR_MODELS.get(n).file.split(".")[0] for n in SR_MODELS.names()), *others]
+    lowered = {k.lower(): k for k in known}
+    return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
 
 
 def sr_model_names() -> List[str]:

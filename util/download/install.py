@@ -207,15 +207,17 @@ def _refuse_foreign_folder(folder: str, name: str) -> None:
 
 def install_sr_model(name: str, checkpoints_dir: PathLike = "checkpoints", *, convert: Converter,
                      from_file: Optional[PathLike] = None, url: Optional[str] = None, timeout: float = 60,
-                     progress: bool = True) -> str:
+                     progress: bool = True, check_sha256: bool = True) -> str:
     """Install the SR zoo model `name` as the checkpoint folder `<checkpoints_dir>/<name>/`; return the folder.
 
     The file (downloaded, `from_file`, a mirror `url`, or the repository's copy for bundled entries) is
     checked against the entry's sha256 when known, loaded with `weights_only=True`, turned into the
     toolkit's layout and checked key by key by `convert`
-    (models.inference.published_weights.to_toolkit_state_dict), then written as `latest_net_G.pth` beside a `train_opt.json` holding the network's options and the
-    source's sha256. Reinstalling replaces an earlier install; a folder that holds anything else is refused
-    before any transfer. A failure leaves the previous install, or nothing, behind.
+    (models.inference.published_weights.to_toolkit_state_dict), then written as `latest_net_G.pth` beside a
+    `train_opt.json` holding the network's options and the source's sha256. `check_sha256` False: any file of
+    the entry's layout is taken (upscale.py --model_path: a fine-tuned file of that architecture). Reinstalling
+    replaces an earlier install; a folder that holds anything else is refused before any transfer. A failure
+    leaves the previous install, or nothing, behind.
     """
     entry = SR_MODELS.get(name)
     folder = sr_model_dir(name, checkpoints_dir)
@@ -225,7 +227,8 @@ def install_sr_model(name: str, checkpoints_dir: PathLike = "checkpoints", *, co
     created = not os.path.isdir(folder)
     installed = False
     try:
-        download_file(source, staging, timeout=timeout, progress=progress, sha256=entry.sha256)
+        download_file(source, staging, timeout=timeout, progress=progress,
+                      sha256=entry.sha256 if check_sha256 else None)
         digest = file_sha256(staging, source)
         state = convert(load_weights_only(staging, source), entry, source)
         # The options first: a folder with them and without weights is ours and can be installed again.
