@@ -85,7 +85,10 @@ def _count(minimum: int) -> Callable[[str], int]:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="upscale.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-i", "--input", default="inputs",
-                   help="an image, or a folder of images (not its subfolders) (default: %(default)s)")
+                   help="an image, or a folder of images (its subfolders with -r) (default: %(default)s)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="also the images in the input folder's subfolders; each result goes into the same "
+                        "subfolder of -o")
     p.add_argument("-o", "--output", default="results",
                    help="folder for the results, created when missing (default: %(default)s)")
     p.add_argument("-n", "--name", "--model_name", dest="name", default="RealESRGAN_x4plus",
@@ -168,6 +171,7 @@ def upscale_one(upscaler: Upscaler, path: str, stem: str, args: argparse.Namespa
         logger.error("%s; skipped", e)
         return False
     result = upscaler(image, args.outscale)
+    os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)  # -r: the input's subfolder under -o
     fmt, why_png = choose_format(result, args.ext, path)
     if why_png:
         logger.warning("%s: %s; written as PNG", path, why_png)
@@ -210,9 +214,9 @@ def prepare_output(folder: str) -> None:
 
 
 def upscale_all(args: argparse.Namespace) -> int:
-    inputs = list_inputs(args.input)  # before the model: a wrong -i or -o costs no install
+    inputs = list_inputs(args.input, args.recursive)  # before the model: a wrong -i or -o costs no install
     refuse_file_output(args.output)
-    stems = plan_outputs(inputs, args.output, args.suffix)
+    stems = plan_outputs(inputs, args.output, args.suffix, args.input if args.recursive else None)
     flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
     folder = (contextlib.nullcontext(args.checkpoints_dir) if args.model_path is None
               else published_file_as_run(args.name, args.model_path))

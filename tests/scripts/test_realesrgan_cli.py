@@ -171,3 +171,32 @@ def test_pre_pad_reflects_the_right_and_bottom_edges():
     padded = super_resolve(Nearest(), img, 2, pre_pad=3)
     assert seen == [(5, 7), (8, 10)]
     assert torch.equal(plain.pixels, padded.pixels) and padded.size == (14, 10)
+
+
+def test_recursive_keeps_the_tree(workdir):
+    """-r (upscayl's users ask for it): every image under the folder, each result in the same subfolder of -o."""
+    tree = workdir / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / ".hidden").mkdir()
+    for rel, size in [("top.png", (6, 5)), ("a/x.png", (7, 5)), ("a/b/x.png", (5, 6)), (".hidden/no.png", (4, 4))]:
+        Image.new("RGB", size, "red").save(tree / rel)
+    proc = upscale(workdir, "-n realesr-general-x4v3 -i tree -r -o out_tree --checkpoints_dir checkpoints")
+    assert proc.returncode == 0, proc.stderr
+    found = sorted(str(p.relative_to(workdir / "out_tree")) for p in (workdir / "out_tree").rglob("*") if p.is_file())
+    assert found == ["a/b/x_out.png", "a/x_out.png", "top_out.png"]
+    with Image.open(workdir / "out_tree" / "a" / "b" / "x_out.png") as img:
+        assert img.size == (20, 24)
+    proc = upscale(workdir, "-n realesr-general-x4v3 -i tree -o out_flat --checkpoints_dir checkpoints")
+    assert proc.returncode == 0 and os.listdir(workdir / "out_flat") == ["top_out.png"]  # without -r: its own files
+
+
+def test_16_bit_tiff_in_16_bit_tiff_out(workdir):
+    import cv2
+
+    levels = (np.random.default_rng(0).random((6, 5, 3)) * 65535).astype(np.uint16)
+    cv2.imwrite(str(workdir / "scan16.tiff"), levels)
+    proc = upscale(workdir, "-n realesr-general-x4v3 -i scan16.tiff -o out_tiff --checkpoints_dir checkpoints")
+    assert proc.returncode == 0, proc.stderr
+    out = cv2.imread(str(workdir / "out_tiff" / "scan16_out.tiff"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (24, 20, 3)
+    assert len(np.unique(out)) > 256  # 16 bits of levels, not 8 bits stretched

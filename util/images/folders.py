@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import List
+from typing import Dict, List, Optional, Tuple
 
 from util.errors import DataError, OptionError
 from util.fileio import file_problem
@@ -19,17 +19,17 @@ from util.images import IMG_EXTENSIONS, OUTPUT_FORMATS, is_image_file, output_st
 logger = logging.getLogger(__name__)
 
 
-def list_inputs(path: str) -> List[str]:
+def list_inputs(path: str, recursive: bool = False) -> List[str]:
     """The images `path` names: itself when it is a file, else the entries directly inside it with image names.
 
     An entry with an image name that is not a readable file (a dangling link, a link loop, a named pipe, a
     link to a device, a folder called `x.png`) is listed all the same: reading it fails with what it is
     (util/images/reading.check_readable, which never opens such a path), so it is named and counted like an
     unreadable image instead of vanishing. Files whose names are not image names are left alone, named in the
-    log; subfolders are not read.
+    log; subfolders are read only when `recursive` (hidden ones never), in sorted order.
     """
     if os.path.isdir(path):
-        return _folder_images(path)
+        return _tree_images(path) if recursive else _folder_images(path)
     if os.path.lexists(path):
         problem = file_problem(path)
         if problem is not None:
@@ -38,26 +38,52 @@ def list_inputs(path: str) -> List[str]:
     raise DataError(f"-i {path}: no such file or folder", path=path)
 
 
-def _folder_images(path: str) -> List[str]:
+def _entries(path: str) -> Tuple[List[str], List[str]]:
+    """The image-named entries of one folder (paths) and the names of its other files, sorted, hidden left out."""
     names = sorted(n for n in os.listdir(path) if not n.startswith("."))
     images = [os.path.join(path, n) for n in names if is_image_file(n)]
     others = [n for n in names if not is_image_file(n) and not os.path.isdir(os.path.join(path, n))]
     if others:
         shown = ", ".join(others[:10]) + (f" and {len(others) - 10} more" if len(others) > 10 else "")
         logger.info("%s: ignoring %d file(s) whose names are not image names: %s", path, len(others), shown)
+    return images, others
+
+
+def _folder_images(path: str) -> List[str]:
+    images, _ = _entries(path)
     if not images:
         exts = ", ".join(e.lstrip(".") for e in IMG_EXTENSIONS)
         raise DataError(f"-i {path}: no images ({exts}) in this folder (its subfolders are not read)", path=path)
     return images
 
 
-def plan_outputs(inputs: List[str], output_dir: str, suffix: str) -> List[str]:
+def _tree_images(path: str) -> List[str]:
+    """Every image-named entry under `path`, folder by folder in sorted order (links to folders not followed)."""
+    images: List[str] = []
+    for folder, dirs, _ in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not is_image_file(d))
+        images += _entries(folder)[0]
+    if not images:
+        exts = ", ".join(e.lstrip(".") for e in IMG_EXTENSIONS)
+        raise DataError(f"-i {path}: no images ({exts}) in this folder or its subfolders", path=path)
+    return images
+
+
+def plan_outputs(inputs: List[str], output_dir: str, suffix: str, root: Optional[str] = None) -> List[str]:
     """For each input, its result's path without extension (the format is chosen per image): all different.
 
-    Raises OptionError when a result would replace an input (e.g. `-o` the input folder with `--suffix ''`
-    on a PNG): the user's originals are never overwritten.
+    `root`: the folder the inputs were found under (upscale.py -r): each result keeps its input's subfolder
+    under `output_dir`. Raises OptionError when a result would replace an input (e.g. `-o` the input folder with
+    `--suffix ''` on a PNG): the user's originals are never overwritten.
     """
-    stems = [os.path.join(output_dir, stem) for stem in output_stems(inputs, suffix)]
+    groups: Dict[str, List[int]] = {}
+    for i, path in enumerate(inputs):
+        sub = os.path.relpath(os.path.dirname(path), root) if root is not None else "."
+        groups.setdefault(sub, []).append(i)
+    stems = [""] * len(inputs)
+    for sub, indices in groups.items():
+        for i, stem in zip(indices, output_stems([inputs[i] for i in indices], suffix)):
+            stems[i] = os.path.join(output_dir, stem) if sub == "." else os.path.join(output_dir, sub, stem)
     originals = {os.path.realpath(p) for p in inputs}
     for stem in stems:
         for ext in (f".{fmt}" for fmt in OUTPUT_FORMATS):

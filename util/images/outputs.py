@@ -13,6 +13,7 @@ What each output format holds (`--ext`; `auto` is the input's own format when it
   png     yes    yes    yes     lossless; util/images/sr_io.write_image
   jpg     yes    no     no      quality `quality` (95 by default, OpenCV's default that Real-ESRGAN writes with)
   webp    RGB    yes    no      lossy at `quality`; WebP has no grey mode, so grey is stored as R = G = B
+  tiff    yes    yes    yes     lossless; util/images/sr_io.write_tiff (grey with alpha as RGBA)
   ======  =====  =====  ======  ==============================================================================
 
 A result the chosen format cannot hold (an alpha channel in JPEG, 16 bits in JPEG or WebP) is written as PNG
@@ -34,24 +35,24 @@ from PIL import Image
 
 from util.fileio import atomic_write
 
-from .sr_io import SRImage, to_pil_8bit, write_image
+from .sr_io import SRImage, to_pil_8bit, write_image, write_tiff
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["OUTPUT_FORMATS", "can_write", "cannot_hold", "choose_format", "output_stems", "save_image"]
 
-OUTPUT_FORMATS = ("png", "jpg", "webp")
+OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
 DEFAULT_QUALITY = 95
 _PIL_FORMATS = {"jpg": "JPEG", "webp": "WEBP"}
 # Input suffixes whose format can be the output's with --ext auto.
-_SOURCE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"}
+_SOURCE_FORMATS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
 
 
 def cannot_hold(img: SRImage, fmt: str) -> Optional[str]:
     """Why format `fmt` cannot hold `img` (e.g. "JPEG has no alpha channel"), or None when it can."""
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
-    if fmt == "png":
+    if fmt in ("png", "tiff"):
         return None
     name = _PIL_FORMATS[fmt]
     if img.bit_depth != 8:
@@ -78,17 +79,20 @@ def choose_format(img: SRImage, requested: str, source: str) -> Tuple[str, Optio
 
 
 def save_image(path: str, img: SRImage, quality: int = DEFAULT_QUALITY) -> None:
-    """Write `img` in the format of `path`'s suffix (.png, .jpg / .jpeg, .webp), atomically.
+    """Write `img` in the format of `path`'s suffix (.png, .jpg / .jpeg, .webp, .tiff / .tif), atomically.
 
-    PNG keeps every kind (write_image); JPEG and WebP are 8-bit files written at `quality` (1-100). Raises
+    PNG and TIFF keep every kind (write_image, write_tiff); JPEG and WebP are 8-bit files written at `quality` (1-100). Raises
     ValueError, before writing anything, for a suffix of another format or a kind the format cannot hold
     (`choose_format` picks one that can).
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
-    fmt = {".jpeg": "jpg"}.get(suffix, suffix.lstrip("."))
+    fmt = {".jpeg": "jpg", ".tif": "tiff"}.get(suffix, suffix.lstrip("."))
     if fmt == "png":
         write_image(path, img)
+        return
+    if fmt == "tiff":
+        write_tiff(path, img)
         return
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"save_image writes {', '.join(OUTPUT_FORMATS)} files; {path!r} has the suffix {suffix!r}")
@@ -132,5 +136,5 @@ def output_stems(sources: Sequence[str], suffix: str) -> List[str]:
 
 
 def can_write(fmt: str) -> bool:
-    """Whether this PIL build can write `fmt` (its WebP support is optional)."""
-    return fmt == "png" or _PIL_FORMATS[fmt] in Image.SAVE
+    """Whether this PIL build can write `fmt` (its WebP support is optional; PNG and TIFF are written without it)."""
+    return fmt in ("png", "tiff") or _PIL_FORMATS[fmt] in Image.SAVE

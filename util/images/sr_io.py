@@ -300,6 +300,25 @@ def write_image(path: str, img: SRImage) -> None:
                  img.bit_depth)
 
 
+def write_tiff(path: str, img: SRImage) -> None:
+    """Write `img` as a TIFF of the same kind (grey, RGB, with alpha; 8 or 16 bit), atomically, through OpenCV,
+    which writes 16-bit colour TIFFs that PIL cannot (scripts/upscale.py --ext tiff: 16-bit TIFF in, 16-bit TIFF
+    out, as Real-ESRGAN's users keep scans)."""
+    path = os.fspath(path)
+    levels = to_uint(_with_alpha(img), img.bit_depth)  # (H, W, C) RGB(A) or grey(+alpha)
+    if levels.shape[2] == 2:  # grey + alpha: OpenCV has no 2-channel TIFF; grey replicated, as to_pil_8bit does
+        levels = np.concatenate([levels[:, :, :1]] * 3 + [levels[:, :, 1:]], axis=2)
+    order = {1: None, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[levels.shape[2]]
+    ok, encoded = cv2.imencode(".tiff", levels[:, :, 0] if order is None else cv2.cvtColor(levels, order))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {path} as TIFF")
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(encoded.tobytes())
+
+    atomic_write(path, write)
+
+
 def to_pil_8bit(img: SRImage) -> Image.Image:
     """An 8-bit PIL copy for display (HTML pages, dashboards): 'L', 'RGB' or 'RGBA'.
 
