@@ -15,8 +15,8 @@ then, for another --outscale (any positive number, e.g. 3.5), resized to round(W
 PIL's Lanczos (util/images.resize_lanczos says why Lanczos). Greyscale stays greyscale, an alpha channel is
 kept (resized with bicubic on its own) and a 16-bit image stays 16-bit (models/inference/resolve.py).
 The result is `<OUTDIR>/<stem>_<suffix>.<ext>`; util/images/outputs.py has the format rules (--ext auto keeps
-the input's png / jpg / webp; a kind the format cannot hold is written as PNG, with a warning) and the naming
-rules (photo.jpg and photo.png in one folder do not overwrite each other's result).
+the input's png / jpg / webp / tiff; a kind the format cannot hold is written as PNG, with a warning) and the
+naming rules (photo.jpg and photo.png in one folder do not overwrite each other's result).
 
 Precision: test.py's `--amp auto`, bf16 where the CPU (AVX512-BF16, AMX) or GPU (compute capability 8+)
 computes it natively, since SRGAN's bf16 outputs score within 0.01 dB of fp32's (docs/benchmarks.md); fp32
