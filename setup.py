@@ -34,10 +34,12 @@ setup(
         # FID / KID (scripts/eval_fid.py, test.py --fid; util/fid.py says why this library). 0.4.0 is the release
         # tested (tests/util/test_fid.py); an 86 KB pure-Python wheel whose dependencies are all required above.
         "metrics": ["torch-fidelity>=0.4,<0.5"],
+        # scripts/upscale_video.py (util/video.py): PyAV, whose wheels carry FFmpeg's libraries (no ffmpeg binary).
+        "video": ["av>=14,<19"],
         # --use_wandb (util/reports/wandb_display.py): wandb and its dependencies take about 90 MB.
         "wandb": ["wandb>=0.17,<1"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
         "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
-                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1"],
+                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1", "av>=14,<19"],
     },
 )

@@ -1,0 +1,126 @@
+"""scripts/upscale_video.py (issue 24, item 2): a short clip the test makes, with a sound track, upscaled by a tiny
+network in a real process: frame count, frame rate, size and sound kept; each frame equal to scripts/upscale.py's
+result for that frame on the lossless codec; nothing under the final name after a failure."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import ROOT
+from PIL import Image
+from upscale_runs import CPU
+
+av = pytest.importorskip("av", reason="PyAV is not installed (pip install -e .[video])")
+
+from util.errors import DataError  # noqa: E402
+from util.video import probe, transcode_frames  # noqa: E402
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+FPS, FRAMES, W, H = 10, 6, 20, 14
+
+
+def make_clip(path: Path, audio: bool = True) -> Path:
+    """FRAMES random frames of W x H at FPS on a lossless codec, and 0.6 s of a 440 Hz tone as PCM."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("ffv1", rate=FPS)
+        video.width, video.height, video.pix_fmt = W, H, "bgr0"
+        sound = out.add_stream("pcm_s16le", rate=8000) if audio else None
+        if sound is not None:
+            sound.layout = "mono"
+        for i in range(FRAMES):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            n = 8000 * FRAMES // FPS
+            tone = (np.sin(np.arange(n) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)[None]
+            chunk = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            chunk.sample_rate, chunk.pts = 8000, 0
+            out.mux(sound.encode(chunk))
+            out.mux(sound.encode(None))
+    return path
+
+
+def decoded(path: Path):
+    """(video frames as RGB arrays, frame rate, the sound's samples or None) of a clip."""
+    with av.open(str(path)) as clip:
+        rate = clip.streams.video[0].average_rate
+        frames = [f.to_ndarray(format="rgb24") for f in clip.decode(video=0)]
+    with av.open(str(path)) as clip:
+        sound = (np.concatenate([f.to_ndarray() for f in clip.decode(audio=0)], axis=1)
+                 if clip.streams.audio else None)
+    return frames, rate, sound
+
+
+def run(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "upscale_video.py"), *map(str, args)], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def test_a_clip_keeps_its_frames_rate_and_sound_and_each_frame_is_upscale_pys(runs, tmp_path):
+    checkpoints, _ = runs
+    clip = make_clip(tmp_path / "clip.mkv")
+    proc = run("-i", clip, "-o", tmp_path / "out" / "clip_x4.mkv", "-n", "tiny_srvgg", "--checkpoints_dir",
+               checkpoints, "--codec", "ffv1", *CPU)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    source, rate, sound = decoded(clip)
+    result, out_rate, out_sound = decoded(tmp_path / "out" / "clip_x4.mkv")
+    assert len(result) == FRAMES and out_rate == rate == FPS
+    assert all(frame.shape == (H * 4, W * 4, 3) for frame in result)
+    assert out_sound is not None and np.array_equal(out_sound, sound)  # copied, not re-encoded
+    # A frame of the video equals scripts/upscale.py's result for that frame (ffv1 in RGB: no codec loss).
+    Image.fromarray(source[3]).save(tmp_path / "frame3.png")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "upscale.py"), "-i", str(tmp_path / "frame3.png"),
+                           "-o", str(tmp_path / "still"), "-n", "tiny_srvgg", "--checkpoints_dir", str(checkpoints),
+                           *CPU], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    still = np.asarray(Image.open(tmp_path / "still" / "frame3_out.png"))
+    assert np.array_equal(result[3], still)
+
+
+def test_h264_by_default_with_an_odd_size_cropped_to_even(runs, tmp_path):
+    checkpoints, _ = runs
+    clip = make_clip(tmp_path / "clip.mkv", audio=False)
+    proc = run("-i", clip, "-o", tmp_path / "out", "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints,
+               "--outscale", "1.5", "--fps", "25", *CPU)  # 20x14 * 1.5 = 30x21: odd height
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lose their last row" in proc.stdout + proc.stderr
+    with av.open(str(tmp_path / "out" / "clip_out.mp4")) as out:
+        stream = out.streams.video[0]
+        assert stream.codec_context.name == "h264" and (stream.codec_context.width, stream.codec_context.height) \
+            == (30, 20) and stream.average_rate == 25
+        assert sum(1 for _ in out.decode(video=0)) == FRAMES
+
+
+def test_a_failure_leaves_nothing_under_the_final_name(tmp_path):
+    clip = make_clip(tmp_path / "clip.mkv")
+    calls = []
+
+    def fail_at_the_third(rgb: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("out of memory")
+        return np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        transcode_frames(str(clip), str(tmp_path / "out.mkv"), fail_at_the_third, codec="ffv1")
+    assert sorted(os.listdir(tmp_path)) == ["clip.mkv"]  # no result, no partial file
+
+
+def test_a_file_that_is_not_a_video_is_one_line(runs, tmp_path):
+    checkpoints, _ = runs
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    proc = run("-i", text, "-o", tmp_path / "out", "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints, *CPU)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"error: cannot read video {text}")
+    assert not (tmp_path / "out").exists()  # refused before anything is made
+    with pytest.raises(DataError, match="cannot read video"):
+        probe(str(text))
