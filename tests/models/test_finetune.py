@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Dict, List
 
+import numpy as np
 import pytest
 from helpers import REFERENCE, ROOT
 import torch
@@ -100,10 +101,21 @@ def test_checkpoint_folder_prefers_the_average(tmp_path) -> None:
     _assert_generator_holds(create_model(_opt(tmp_path, "--pretrained_G", str(folder))), average)
 
 
+def _hr_folder(root: Path) -> Path:
+    """Three 48x48 HR images the test makes: data is read before the model is built, so it must exist, and a
+    clone of the project has no ../shared."""
+    folder = root / "hr"
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
 def _train(train_main, tmp_path: Path, *extra: str) -> int:
-    """train.py on Set5's HR images (data is read before the model is built, so it must exist)."""
+    """train.py on a few HR images the test makes."""
     return run_cli(train_main, [
-        "--model", "srgan", "--dataroot", str(SET5), "--gpu_ids", "-1", "--num_threads", "0",
+        "--model", "srgan", "--dataroot", str(_hr_folder(tmp_path)), "--gpu_ids", "-1", "--num_threads", "0",
         "--checkpoints_dir", str(tmp_path / "ck"), "--name", "ft", "--ndf", "8", "--crop_size", "32",
         "--display_id", "0", "--lambda_perceptual", "0", *TINY_RRDB, *extra])
 
