@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from typing import Callable, List, NoReturn, Optional, Sequence
 
@@ -41,6 +40,7 @@ from util import download
 from util.cli import run_cli
 from util.errors import DataError, OptionError, StorageError
 from util.fileio import remove_stale_temp_files
+from util.locks import FolderLock
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
 from util.images.folders import list_inputs, plan_outputs
 from util.images.outputs import DEFAULT_QUALITY
@@ -142,13 +142,8 @@ def upscale_one(upscaler: Upscaler, path: str, stem: str, args: argparse.Namespa
     return True
 
 
-def upscale_all(args: argparse.Namespace) -> int:
-    inputs = list_inputs(args.input)  # before the model: a wrong -i costs no install
-    flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
-    opt = upscale_options(args.name, args.checkpoints_dir, args.epoch, flags)
-    upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad)
-    os.makedirs(args.output, exist_ok=True)
-    remove_stale_temp_files(args.output)  # left by a run killed mid-write
+def upscale_inputs(upscaler: Upscaler, inputs: List[str], args: argparse.Namespace) -> List[str]:
+    """Upscale each input into args.output; the inputs that could not be read."""
     stems = plan_outputs(inputs, args.output, args.suffix)
     failed: List[str] = []
     with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None) as progress:
@@ -160,6 +155,18 @@ def upscale_all(args: argparse.Namespace) -> int:
                 written = progress.n - len(failed)
                 raise StorageError(f"{e}; the {written} results written before it are intact") from e
             progress.update(1)
+    return failed
+
+
+def upscale_all(args: argparse.Namespace) -> int:
+    inputs = list_inputs(args.input)  # before the model: a wrong -i costs no install
+    flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
+    opt = upscale_options(args.name, args.checkpoints_dir, args.epoch, flags)
+    upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad)
+    # One upscale.py at a time writes a folder (two would interleave their results); created here when missing.
+    with FolderLock(args.output, "upscale.py", "wait for it to end, or choose another -o"):
+        remove_stale_temp_files(args.output)  # left by a run killed mid-write
+        failed = upscale_inputs(upscaler, inputs, args)
     written = len(inputs) - len(failed)
     logger.info("%d of %d images upscaled into %s", written, len(inputs), args.output)
     if failed:

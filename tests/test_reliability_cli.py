@@ -8,6 +8,7 @@ weights: the properties checked do not depend on them); nothing outside tmp_path
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Callable, List, Sequence, Tuple
@@ -22,6 +23,8 @@ from util.cli import run_cli
 from util.errors import DataError
 from util.images import SRImage, read_image, write_image
 from util.reports.names import ResultNames
+
+from helpers import folder_held
 
 CPU = ["--gpu_ids", "-1", "--num_threads", "0"]
 SR_G = ["--model", "srgan", "--netG", "srresnet", "--ngf", "8", "--n_blocks", "1", "--norm", "batch", "--scale", "4"]
@@ -284,3 +287,23 @@ def test_torch_warnings_reach_the_user_once(monkeypatch, caplog, tmp_path, loads
     assert shown == []
     logged = [r.getMessage() for r in caplog.records if "TypedStorage" in r.getMessage()]
     assert logged == ([f"{path}: legacy storage format: TypedStorage is deprecated"] if loads else [])
+
+
+# ---- issue 22, item 1: one test.py per results folder ---------------------------------------------------------
+
+
+def test_a_results_folder_in_use_is_refused_with_the_holder_s_pid(cli, capsys, sr_run, tmp_path):
+    """Two test.py writing one results/<name>/<phase>_<epoch>/ would interleave their images and pages: while
+    another process writes it, test.py exits 2 in one line naming the folder and that process, and writes nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    noise_image(data / "photo.png", seed=1)
+    results = tmp_path / "results"
+    folder = results / "sr" / "test_latest"
+    with folder_held(folder, "test.py") as holder:
+        code, err, _ = cli("test", sr_args(sr_run, data, results), capsys)
+        assert os.listdir(folder) == [".lock"]  # the holder's, and nothing else
+    assert code == 2 and err == [f"error: {folder} is in use by test.py (PID {holder.pid}): wait for it to end, or "
+                                 f"give this one another --results_dir"], err
+    code, err, _ = cli("test", sr_args(sr_run, data, results), capsys)
+    assert code == 0, err

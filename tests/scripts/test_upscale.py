@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import REFERENCE, ROOT, load_script, require_or_skip
+from helpers import REFERENCE, ROOT, folder_held, load_script, require_or_skip
 from PIL import Image
 
 from models import networks
@@ -471,3 +471,19 @@ def test_bf16_stays_within_a_few_levels_of_fp32(runs):
     bf16 = Upscaler(net_of(states["tiny_srvgg"], TINY_SRVGG), 4, amp="bf16")(photo)
     assert Upscaler(net, 4, amp="bf16").precision == "bf16" and fp32.size == bf16.size == (96, 80)
     assert (fp32.pixels - bf16.pixels).abs().mean() < 2 / 255
+
+
+def test_an_output_folder_in_use_is_refused_with_the_holder_s_pid(script, runs, capsys, tmp_path):
+    """Issue 22, item 1: two upscale.py into one -o would interleave their results. While another process writes
+    the folder, upscale.py exits 2 in one line naming the folder and that process, and writes nothing there."""
+    checkpoints, _ = runs
+    photo = rgb(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    argv = ["-i", photo, "-o", out, "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints, *CPU]
+    with folder_held(out, "upscale.py") as holder:
+        code, _, err = run(script, capsys, argv)
+        assert os.listdir(out) == [".lock"]  # the holder's, and nothing else
+    assert code == 2 and err.strip() == (f"error: {out} is in use by upscale.py (PID {holder.pid}): wait for it to "
+                                         f"end, or choose another -o"), err
+    code, _, err = run(script, capsys, argv)
+    assert code == 0 and os.listdir(out) == ["photo_out.png"], err
