@@ -39,7 +39,7 @@ from options import upscale_options
 from util import download
 from util.cli import run_cli
 from util.errors import DataError, OptionError, StorageError
-from util.fileio import remove_stale_temp_files
+from util.fileio import remove_stale_temp_files, write_failure
 from util.locks import FolderLock
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
 from util.images.folders import list_inputs, plan_outputs
@@ -153,7 +153,8 @@ def upscale_inputs(upscaler: Upscaler, inputs: List[str], args: argparse.Namespa
                     failed.append(path)
             except OSError as e:  # a full disk stops the run; the results written so far are whole files
                 written = progress.n - len(failed)
-                raise StorageError(f"{e}; the {written} results written before it are intact") from e
+                raise StorageError(f"{write_failure(e, 'choose another -o')}; the {written} results written before "
+                                   f"it are intact") from e
             progress.update(1)
     return failed
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from util.errors import CheckpointError, StorageError
-from util.fileio import atomic_save_torch, load_torch_weights_only
+from util.fileio import atomic_save_torch, load_torch_weights_only, write_failure
 
 from ..archs.init import unwrap
 
@@ -47,11 +47,11 @@ def cpu_state_dict(net: nn.Module) -> "OrderedDict[str, torch.Tensor]":
 def save_network_file(state: object, path: str,
                       intact: str = "the previous checkpoint files are intact") -> str:
     """Write `state` to `path` atomically; return `path`. A full disk or a read-only folder is a StorageError
-    that says what is still safe (`intact`)."""
+    that says what failed, what to do about it (util.fileio.write_failure) and what is still safe (`intact`)."""
     try:
         atomic_save_torch(state, path)
     except OSError as e:
-        raise StorageError(f"{e}; free some space or choose another --checkpoints_dir ({intact})") from e
+        raise StorageError(f"{write_failure(e, 'choose another --checkpoints_dir')} ({intact})") from e
     return path
 
 
