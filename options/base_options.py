@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
@@ -63,10 +64,40 @@ class Options(argparse.Namespace):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error: `<prog>: error: <reason>` on stderr, exit code 2."""
+    """argparse with a one-line error: `<prog>: error: <reason>` on stderr, exit code 2, and values that start with
+    '-' taken as values (`join_dashed_values`)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args: Optional[Sequence[str]] = None, namespace: Any = None) -> Any:
+        args = sys.argv[1:] if args is None else args
+        return super().parse_known_args(self.join_dashed_values(list(args)), namespace)
+
+    def join_dashed_values(self, args: List[str]) -> List[str]:
+        """`--deg_noise_range -5,10` as `--deg_noise_range=-5,10`. argparse reads a token after an option as its
+        value when the token is one negative number (-5, -0.5); a list such as -5,10 it takes for an unknown flag,
+        and answers "expected one argument" instead of checking the value."""
+        joined: List[str] = []
+        tokens = iter(args)
+        for token in tokens:
+            action = self._option_string_actions.get(token)
+            if token == "--":
+                joined += [token, *tokens]
+                break
+            if action is not None and action.nargs is None:
+                value = next(tokens, None)
+                if value is not None and _DASHED_VALUE.match(value):
+                    joined.append(f"{token}={value}")
+                    continue
+                joined += [token] if value is None else [token, value]
+                continue
+            joined.append(token)
+        return joined
+
+
+# A value that starts like a negative number: -5,10 or -.5 (never an option: those start with a letter).
+_DASHED_VALUE = re.compile(r"^-\.?\d")
 
 
 def dataset_size(text: str) -> float:

@@ -354,6 +354,13 @@ BAD_OPTIONS = [
      ["--d_noise_std must be in [0, 10]"]),
     ("aspect-ratio-inf", TestOptions, "{root}", ["--aspect_ratio", "inf"], ["--aspect_ratio must be a finite"]),
     ("aspect-ratio-1e308", TestOptions, "{root}", ["--aspect_ratio", "1e308"], ["--aspect_ratio must be in"]),
+    # Item 13: a range that starts with '-' is read as the option's value and checked, not "expected one argument".
+    ("deg-noise-range-negative", TrainOptions, "{root}",
+     ["--model", "srgan", "--degradation", "realesrgan", "--deg_noise_range", "-5,10"],
+     ["argument --deg_noise_range: '-5,10': need 0 <= low <= high <= 255"]),
+    ("deg-resize-range-negative", TrainOptions, "{root}",
+     ["--model", "srgan", "--degradation", "realesrgan", "--deg2_resize_range", "-.5,2"],
+     ["argument --deg2_resize_range: '-.5,2': need 0.001 <= low"]),
 ]
 
 
