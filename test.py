@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 from tqdm import tqdm
 
 from data import create_dataset
-from models import create_model
+from models import check_network_files, create_model
 from options.test_options import TestOptions
 from util.cli import run_cli, seed_everything
 from util.locks import FolderLock
@@ -37,6 +37,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options.placement.activate()  # --gpu_ids 1: pinned memory and cuDNN on GPU 1, not a context on GPU 0 too
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
+    check_network_files(opt)  # options that do not fit the files are refused before the networks are built
     model = create_model(opt)
     model.setup(opt)
     web_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{opt.epoch}")
