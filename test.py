@@ -9,20 +9,22 @@ from `<checkpoints_dir>/<name>/train_opt.json` unless given (options/saved_run.p
 
 Writes `<results_dir>/<name>/<phase>_<epoch>/images/<stem>_<label>.png` and `index.html`; inputs whose stems
 clash (photo.jpg, photo.png) keep their extension in the stem (photo_jpg, photo_png; util/reports/names.py).
+While it writes them, another test.py into the same folder is refused (util/locks.py).
 """
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from tqdm import tqdm
 
 from data import create_dataset
-from models import create_model
+from models import check_network_files, create_model
 from options.test_options import TestOptions
 from util.cli import run_cli, seed_everything
+from util.locks import FolderLock
 from util.reports import HTML
 from util.reports.fid_results import ResultsFID
 
@@ -35,11 +37,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options.placement.activate()  # --gpu_ids 1: pinned memory and cuDNN on GPU 1, not a context on GPU 0 too
     seed_everything(opt.seed)
     dataset = create_dataset(opt)
+    check_network_files(opt)  # options that do not fit the files are refused before the networks are built
     model = create_model(opt)
     model.setup(opt)
     web_dir = os.path.join(opt.results_dir, opt.name, f"{opt.phase}_{opt.epoch}")
     if opt.load_iter > 0:
         web_dir = f"{web_dir}_iter{opt.load_iter}"
+    # One test.py at a time writes a results folder: two would interleave their images and pages.
+    with FolderLock(web_dir, "test.py", "wait for it to end, or give this one another --results_dir"):
+        return write_results(opt, dataset, model, web_dir)
+
+
+def write_results(opt: Any, dataset: Any, model: Any, web_dir: str) -> int:
+    """Apply `model` to the test images and write the results page in `web_dir`."""
     webpage = HTML(web_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
     if opt.eval:
         # Batch norm with running statistics and no dropout; pix2pix's paper keeps train mode at test time.

@@ -8,7 +8,8 @@
 Writes `<checkpoints_dir>/<name>/`: `<epoch>_net_<G|D|...>.pth` and `latest_net_*.pth` (reference-compatible
 state_dicts), `latest_train_state.pth` (everything needed to resume), `train_opt.txt` and `.json`,
 `loss_log.txt`, and `web/index.html` with images saved during training. Ctrl-C or SIGTERM finishes the
-current step, saves, and exits with a message saying how to resume.
+current step, saves, and exits with a message saying how to resume. The run owns that folder while it runs: a
+second train.py into it is refused at once, naming this one's PID (util/locks.py).
 
 Under torchrun (or `--gpu_ids 0,1`, which starts one process per GPU itself, util/launcher.py) every process
 trains on its share of each batch and rank 0 alone logs, displays and saves; see util/distributed.py.
@@ -29,6 +30,7 @@ from options.train_options import TrainOptions
 from util import distributed, launcher
 from util.cli import run_cli, seed_everything
 from util.errors import TrainingError
+from util.locks import FolderLock
 from util.stop import GracefulStop
 from util.reports import Visualizer
 
@@ -48,14 +50,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = TrainOptions()
     opt = options.parse(argv)
     placement = options.placement
-    if placement.needs_launch:
-        return launcher.relaunch(os.path.abspath(__file__), argv, len(opt.gpu_ids))
-    placement.activate()  # before NCCL and the data loader start: each rank on its own GPU
-    distributed.init(placement.world, use_cuda=placement.use_cuda)
-    try:
-        return train(opt, options, placement.world, argv)
-    finally:
-        distributed.shutdown()
+    # The run owns its folder until it exits, before anything is written: rank 0 writes it, and a launcher's
+    # workers adopt the launcher's lock (util/locks.py).
+    owner = FolderLock(os.path.join(opt.checkpoints_dir, opt.name), "train.py",
+                       "wait for that run to end, or give this one another --name or --checkpoints_dir")
+    with owner if placement.world.is_main else contextlib.nullcontext():
+        if placement.needs_launch:
+            return launcher.relaunch(os.path.abspath(__file__), argv, len(opt.gpu_ids), **owner.for_children())
+        placement.activate()  # before NCCL and the data loader start: each rank on its own GPU
+        distributed.init(placement.world, use_cuda=placement.use_cuda)
+        try:
+            return train(opt, options, placement.world, argv)
+        finally:
+            distributed.shutdown()
 
 
 def train(opt, options: TrainOptions, world: distributed.World, argv: Sequence[str]) -> int:

@@ -158,7 +158,7 @@ class BaseModel(ABC):
         if self.isTrain:
             self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
             self.scalers = [self.accel.grad_scaler() for _ in self.optimizers]
-        label = (f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch) if load_networks else None
+        label = load_label(opt) if load_networks else None
         if label is not None and (not self.isTrain or opt.continue_train):
             self.load_networks(label)
         self.ema = ema.for_training(self, opt, label if self.isTrain and opt.continue_train else None)
@@ -323,14 +323,18 @@ class BaseModel(ABC):
         return [checkpoints.save_network_file(state, self.network_path(epoch, name))
                 for name, state in self.network_states().items()]
 
-    def load_networks(self, epoch: Union[int, str]) -> None:
+    def load_networks(self, epoch: Union[int, str], log: bool = True) -> None:
         """Load `<epoch>_net_<name>.pth` into each network (tensors only: `weights_only=True`); test.py loads a
-        generator's average `<epoch>_net_<name>_ema.pth` instead where there is one (models/training/ema.py)."""
+        generator's average `<epoch>_net_<name>_ema.pth` instead where there is one (models/training/ema.py).
+        `log` False: without a word (create_model's check of the files)."""
         for name, net in self.named_networks():
             path = ema.inference_file(self, epoch, name)
             state = checkpoints.load_state_dict_file(path)
             checkpoints.load_into(networks.unwrap(net), state, path, self.shaping_options(name))
-            logger.info("loaded %s", path)
+            if log and path != self.network_path(epoch, name):
+                logger.info("using the EMA weights %s (--no_ema for the raw ones)", os.path.basename(path))
+            if log:
+                logger.info("loaded %s", path)
 
     def shaping_options(self, name: str) -> Tuple[str, ...]:
         """The options that decide the layout of network `name` ('D...' a discriminator, else a generator):
@@ -379,21 +383,6 @@ class BaseModel(ABC):
         return torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, self.opt.beta2), fused=True)
 
 
-def network_options(opt: Any, roles: str = "GD") -> Tuple[str, ...]:
-    """The options that decide the layout of `opt.model`'s networks (see `BaseModel.network_options`)."""
-    return MODELS.get(opt.model).network_options(opt, roles)
-
-
-def data_options(opt: Any) -> Dict[str, Any]:
-    """What data/ needs to know about `opt.model`'s networks (see `BaseModel.data_options`)."""
-    return MODELS.get(opt.model).data_options(opt)
-
-
-def get_option_setter(model_name: str) -> Callable[..., Any]:
-    """The `modify_commandline_options(parser, is_train)` hook of model `model_name` (used by options/)."""
-    return MODELS.get(model_name).modify_commandline_options
-
-
-def create_model(opt: Any) -> BaseModel:
-    """Instantiate the model named by `opt.model`; call `model.setup(opt)` afterwards."""
-    return MODELS.get(opt.model)(opt)
+def load_label(opt: Any) -> Union[int, str]:
+    """The label of the network files a run loads: `iter_<--load_iter>`, else --epoch."""
+    return f"iter_{opt.load_iter}" if opt.load_iter > 0 else opt.epoch

@@ -149,7 +149,8 @@ class SRGANModel(BaseModel):
             require(opt.batch_size == 1, "--preprocess none gives whole images of different sizes: use "
                                          "--batch_size 1, or random crops with --preprocess crop")
         require(opt.pretrain_epochs >= 0, f"--pretrain_epochs must be >= 0, got {opt.pretrain_epochs}")
-        require(opt.d_noise_std >= 0, f"--d_noise_std must be >= 0, got {opt.d_noise_std}")
+        require(0 <= opt.d_noise_std <= 10, f"--d_noise_std must be in [0, 10] (the images are in [-1, 1]), got "
+                                            f"{opt.d_noise_std}")
         require(0 < opt.d_noise_decay <= 1, f"--d_noise_decay must be in (0, 1], got {opt.d_noise_decay}")
         require(0 < opt.real_label <= 1, f"--real_label must be in (0, 1], got {opt.real_label}")
         problem = None if opt.vgg_weights is None else file_problem(opt.vgg_weights)

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
@@ -21,6 +22,10 @@ from util.fileio import folder_problem
 
 logger = logging.getLogger(__name__)
 
+# Absurd values, refused like invalid ones: a loss weight above this (the largest default is --lambda_L1 100)
+# makes its term the whole loss and pushes it towards float overflow; an init gain above this blows up activations.
+MAX_LOSS_WEIGHT = 1e6
+MAX_INIT_GAIN = 10.0
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 CROP_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
 
@@ -59,10 +64,40 @@ class Options(argparse.Namespace):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error: `<prog>: error: <reason>` on stderr, exit code 2."""
+    """argparse with a one-line error: `<prog>: error: <reason>` on stderr, exit code 2, and values that start with
+    '-' taken as values (`join_dashed_values`)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args: Optional[Sequence[str]] = None, namespace: Any = None) -> Any:
+        args = sys.argv[1:] if args is None else args
+        return super().parse_known_args(self.join_dashed_values(list(args)), namespace)
+
+    def join_dashed_values(self, args: List[str]) -> List[str]:
+        """`--deg_noise_range -5,10` as `--deg_noise_range=-5,10`. argparse reads a token after an option as its
+        value when the token is one negative number (-5, -0.5); a list such as -5,10 it takes for an unknown flag,
+        and answers "expected one argument" instead of checking the value."""
+        joined: List[str] = []
+        tokens = iter(args)
+        for token in tokens:
+            action = self._option_string_actions.get(token)
+            if token == "--":
+                joined += [token, *tokens]
+                break
+            if action is not None and action.nargs is None:
+                value = next(tokens, None)
+                if value is not None and _DASHED_VALUE.match(value):
+                    joined.append(f"{token}={value}")
+                    continue
+                joined += [token] if value is None else [token, value]
+                continue
+            joined.append(token)
+        return joined
+
+
+# A value that starts like a negative number: -5,10 or -.5 (never an option: those start with a letter).
+_DASHED_VALUE = re.compile(r"^-\.?\d")
 
 
 def dataset_size(text: str) -> float:
@@ -238,6 +273,7 @@ class BaseOptions:
     def parse(self, args: Optional[Sequence[str]] = None) -> Options:
         parser, opt = self.gather_options(args)
         try:
+            require_finite_floats(opt, parser)
             self.resolve(opt)
             self.validate(opt)
             self.derive(opt)
@@ -276,6 +312,16 @@ def _require_plain_name(flag: str, value: str) -> None:
              f"inside --checkpoints_dir or --results_dir)")
 
 
+def require_finite_floats(opt: Options, parser: argparse.ArgumentParser) -> None:
+    """Every option parsed by `float` is a finite number. `float()` takes 'inf' and 'nan', and an infinite value
+    passes checks like `--lr > 0`: the run would write its folder and fail at its first step. Each option's range
+    (an absurd but finite value) is checked beside its other rules."""
+    for action in parser._actions:
+        value = getattr(opt, action.dest, None)
+        if action.type is float and isinstance(value, float) and not math.isfinite(value):
+            raise OptionError(f"--{action.dest} must be a finite number, got {value}")
+
+
 def validate_common(opt: Options, reads_data: bool = True) -> None:
     """Checks that hold for every model and phase (`reads_data` False: --dataroot is not used)."""
     for flag in ("name", "epoch", "phase"):
@@ -290,10 +336,12 @@ def validate_common(opt: Options, reads_data: bool = True) -> None:
         _require(getattr(opt, flag) >= 1, f"--{flag} must be >= 1, got {getattr(opt, flag)}")
     _require(opt.num_threads >= 0, f"--num_threads must be >= 0, got {opt.num_threads}")
     _require(opt.load_iter >= 0, f"--load_iter must be >= 0, got {opt.load_iter}")
-    _require(opt.init_gain > 0, f"--init_gain must be > 0, got {opt.init_gain}")
+    # The reference's 0.02; xavier / orthogonal gains of torch's activations are at most 5/3.
+    _require(0 < opt.init_gain <= MAX_INIT_GAIN, f"--init_gain must be in (0, {MAX_INIT_GAIN:g}], got {opt.init_gain}")
     for flag, value in vars(opt).items():
         if flag.startswith("lambda_") and isinstance(value, (int, float)):
-            _require(value >= 0 and math.isfinite(value), f"--{flag} must be a finite number >= 0, got {value}")
+            _require(0 <= value <= MAX_LOSS_WEIGHT and math.isfinite(value),
+                     f"--{flag} must be a number in [0, {MAX_LOSS_WEIGHT:g}] (a loss weight), got {value}")
     _require(opt.isTrain or not opt.use_wandb, "--use_wandb logs training runs (train.py); test.py writes its "
                                                "results to the HTML page: remove the flag")
     if opt.preprocess in ("resize_and_crop", "scale_width_and_crop"):

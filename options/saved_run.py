@@ -112,15 +112,19 @@ def given_options(parser: argparse.ArgumentParser, args: Sequence[str]) -> Set[s
 def as_flags(parser: argparse.ArgumentParser, values: Mapping[str, Any], path: str) -> List[str]:
     """`values` (option -> saved value) as command-line flags of `parser`, in the form it parses them from.
 
-    Options `parser` does not have (e.g. a training-only one) and None values are left out. A switch
-    (store_true) is its flag when true and nothing when false.
+    Options `parser` does not have (e.g. a training-only one) are left out. A switch (store_true) is its flag
+    when true and nothing when false. A null (None) is refused naming the file and the key: the values taken decide
+    the network, and leaving one out would build the default's network, which the weights file then would not fit.
     """
     actions = {action.dest: action for action in parser._actions if action.option_strings}
     flags: List[str] = []
     for name, value in values.items():
         action = actions.get(name)
-        if action is None or value is None:
+        if action is None:
             continue
+        if value is None:
+            raise OptionError(f"{path}: \"{name}\" is null, and the run's networks need its value; correct the "
+                              f"file, or give --{name} on the command line")
         flag = next((s for s in action.option_strings if s.startswith("--")), action.option_strings[0])
         if action.nargs == 0:
             if not isinstance(value, bool):

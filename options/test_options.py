@@ -77,7 +77,7 @@ class TestOptions(BaseOptions):
     def validate(self, opt: Options) -> None:
         super().validate(opt)
         _require(opt.num_test >= 0, f"--num_test must be >= 0, got {opt.num_test}")
-        _require(opt.aspect_ratio > 0, f"--aspect_ratio must be > 0, got {opt.aspect_ratio}")
+        _require(0.01 <= opt.aspect_ratio <= 100, f"--aspect_ratio must be in [0.01, 100], got {opt.aspect_ratio}")
         for flag in ("fid_real_dir", "inception_weights"):
             _require(opt.fid or getattr(opt, flag) is None, f"--{flag} is an option of --fid: add --fid")
         if opt.fid:

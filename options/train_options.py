@@ -85,7 +85,9 @@ class TrainOptions(BaseOptions):
         for flag in ("n_epochs", "n_epochs_decay", "pool_size"):
             _require(getattr(opt, flag) >= 0, f"--{flag} must be >= 0, got {getattr(opt, flag)}")
         _require(opt.n_epochs + opt.n_epochs_decay >= 1, "--n_epochs + --n_epochs_decay must be >= 1")
-        _require(opt.lr > 0, f"--lr must be > 0, got {opt.lr}")
+        # Adam moves every weight by up to --lr per step: above 1 no network's weights (about 0.02 to 1) survive it.
+        _require(0 < opt.lr <= 1, f"--lr must be in (0, 1] (Adam moves each weight by up to --lr per step; the "
+                                  f"models' defaults are 1e-4 and 2e-4), got {opt.lr}")
         _require(0 <= opt.beta1 < 1, f"--beta1 must be in [0, 1), got {opt.beta1}")
         _require(0 <= opt.beta2 < 1, f"--beta2 must be in [0, 1), got {opt.beta2}")
         _require(0 < opt.lr_gamma <= 1, f"--lr_gamma must be in (0, 1], got {opt.lr_gamma}")

@@ -44,11 +44,12 @@ from options import upscale_options
 from util import download
 from util.cli import run_cli
 from util.errors import DataError, OptionError, StorageError
-from util.fileio import file_problem, remove_stale_temp_files
+from util.fileio import file_problem, remove_stale_temp_files, write_failure
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
 from util.images.folders import list_inputs, plan_outputs
 from util.images.reading import peek_image
 from util.images.outputs import DEFAULT_QUALITY
+from util.locks import FolderLock
 
 logger = logging.getLogger("upscale")
 
@@ -210,7 +211,24 @@ def prepare_output(folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise StorageError(f"-o {folder}: cannot create the folder ({e.strerror or e}); choose another -o") from None
-    remove_stale_temp_files(folder)  # left by a run killed mid-write
+
+
+def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args: argparse.Namespace) -> List[str]:
+    """Upscale each input into its planned result; the inputs that could not be read."""
+    failed: List[str] = []
+    written = 0
+    with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None) as progress:
+        for path, stem in zip(inputs, stems):
+            try:
+                if upscale_one(upscaler, path, stem, args):
+                    written += 1
+                else:
+                    failed.append(path)
+            except OSError as e:  # a full disk stops the run; the results written so far are whole files
+                raise StorageError(f"{write_failure(e, 'choose another -o')}; the {written} results written before "
+                                   f"it are intact") from e
+            progress.update(1)
+    return failed
 
 
 def upscale_all(args: argparse.Namespace) -> int:
@@ -226,18 +244,11 @@ def upscale_all(args: argparse.Namespace) -> int:
         upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels, args.pre_pad,
                                  args.alpha_upsampler)
     prepare_output(args.output)
-    failed: List[str] = []
-    written = 0
-    with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None) as progress:
-        for path, stem in zip(inputs, stems):
-            try:
-                if upscale_one(upscaler, path, stem, args):
-                    written += 1
-                else:
-                    failed.append(path)
-            except OSError as e:  # a full disk stops the run; the results written so far are whole files
-                raise StorageError(f"{e}; the {written} results written before it are intact") from e
-            progress.update(1)
+    # One upscale.py at a time writes a folder (two would interleave their results).
+    with FolderLock(args.output, "upscale.py", "wait for it to end, or choose another -o"):
+        remove_stale_temp_files(args.output)  # left by a run killed mid-write
+        failed = upscale_inputs(upscaler, inputs, stems, args)
+    written = len(inputs) - len(failed)
     logger.info("%d of %d images upscaled into %s", written, len(inputs), args.output)
     if failed:
         raise DataError(f"{len(failed)} of {len(inputs)} inputs could not be read and were skipped: "

@@ -1,11 +1,15 @@
 """Small helpers several test modules share (fixtures live in conftest.py)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 import pytest
 
@@ -66,3 +70,25 @@ def require_or_skip(condition: bool, reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (required in CI: .ci/run installs it)")
     pytest.skip(reason)
+
+
+# Another process that owns a folder (util/locks.py) until its stdin closes; it prints "held" once it does.
+_HOLDER = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from util.locks import FolderLock\n"
+    "with FolderLock(sys.argv[2], sys.argv[3], 'wait'):\n"
+    "    print('held', flush=True); sys.stdin.read()\n"
+)
+
+
+@contextlib.contextmanager
+def folder_held(folder: Path, purpose: str = "holder.py") -> Iterator[subprocess.Popen]:
+    """While inside, another process (yielded) holds the lock of `folder` as `purpose`: a run writing it."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(ROOT), str(folder), purpose], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield proc
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=60)

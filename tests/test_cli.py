@@ -436,6 +436,18 @@ def save_pair(path: Path, size: int, seed: int = 0) -> Path:
     return save_noise(path, 2 * size, size, seed)
 
 
+@pytest.mark.parametrize("lr", ["inf", "1e308"])
+def test_an_absurd_lr_is_refused_before_anything_is_written(tmp_path, lr):
+    """Issue 22, item 6: `--lr inf` used to write train_opt.* and web/, then stop at the first step with exit 1."""
+    root = tmp_path / "ok"
+    save_pair(root / "train" / "1.png", 32)
+    proc = train_subprocess(tmp_path, root, "--model", "pix2pix", "--netG", "resnet_6blocks", "--preprocess",
+                            "none", "--lr", lr)
+    line = assert_one_line_error(proc, "--lr ")
+    assert line.startswith("train.py: error: --lr must be "), line
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_empty_dataroot_is_a_one_line_error(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

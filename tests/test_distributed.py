@@ -148,7 +148,7 @@ def test_gpu_ids_without_torchrun_launches_one_process_per_gpu(tmp_path, demo_da
     calls = []
     monkeypatch.setattr(device, "available_gpu_ids", lambda ids: tuple(ids))
     monkeypatch.setattr(launcher, "relaunch",
-                        lambda script, argv, nproc: calls.append((script, list(argv), nproc)) or 0)
+                        lambda script, argv, nproc, **inherit: calls.append((script, list(argv), nproc)) or 0)
     argv = ["--dataroot", str(demo_data["aligned"]), "--model", "pix2pix", "--gpu_ids", "0,1", "--amp", "none",
             "--checkpoints_dir", str(tmp_path), "--name", "launch", "--display_id", "0"]
     assert train_main(argv) == 0
@@ -240,10 +240,12 @@ def _processes_mentioning(text: str) -> List[int]:
     return pids
 
 
-def test_train_py_with_two_gpu_ids_stops_gracefully_on_sigterm(tmp_path, demo_data) -> None:
-    """Real workers: SIGTERM to `python train.py --gpu_ids 0,1` makes both finish the step, rank 0 save, and the
-    command exit 143 with no process left. (The GPU count is patched in the launching process only; the workers
-    see no CUDA and train on CPU with gloo.)"""
+def test_train_py_with_two_gpu_ids_owns_its_folder_and_stops_gracefully_on_sigterm(tmp_path, demo_data) -> None:
+    """Real workers: the launching process owns the run's folder and its workers adopt the lock (rank 0 trains
+    and saves there), while another train.py of that folder is refused, naming the launcher's PID. SIGTERM to
+    `python train.py --gpu_ids 0,1` makes both finish the step, rank 0 save, and the command exit 143 with no
+    process left. (The GPU count is patched in the launching process only; the workers see no CUDA and train on
+    CPU with gloo.)"""
     wrapper = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); import util.device as device; "
                "device.available_gpu_ids = lambda ids: tuple(ids); sys.argv = sys.argv[2:]; "
                "runpy.run_path(sys.argv[0], run_name='__main__')")
@@ -257,12 +259,19 @@ def test_train_py_with_two_gpu_ids_stops_gracefully_on_sigterm(tmp_path, demo_da
         try:
             _wait_for(lambda: (run_dir / "loss_log.txt").is_file()
                       and (run_dir / "loss_log.txt").read_text().count("(epoch: ") >= 3, 240, "training steps")
+            other = subprocess.run([sys.executable, "train.py", *TINY, "--dataroot", str(demo_data["aligned"]),
+                                    "--model", "pix2pix", "--netG", "resnet_6blocks", "--checkpoints_dir", str(tmp_path),
+                                    "--name", "stop"],
+                                   cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
             parent.send_signal(signal.SIGTERM)
             parent.wait(timeout=120)
         finally:
             if parent.poll() is None:
                 parent.kill()
     output = (tmp_path / "out.log").read_text()
+    assert other.returncode == 2 and other.stderr.strip() == (
+        f"error: {run_dir} is in use by train.py (PID {parent.pid}): wait for that run to end, or give this one "
+        f"another --name or --checkpoints_dir"), other.stderr
     assert parent.returncode == 143, output[-3000:]
     assert output.count("stopped at epoch") == 1 and "Resume with" in output, output[-3000:]
     state = torch.load(run_dir / "latest_train_state.pth", weights_only=True)

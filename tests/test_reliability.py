@@ -29,6 +29,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import pytest
 import torch
 
+from util.locks import LOCK_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = str(ROOT / "train.py")
 
@@ -271,9 +273,11 @@ def no_tmp_files(folder: Path) -> List[str]:
     return sorted(p.name for p in folder.rglob("*.tmp"))
 
 
-def snapshot(folder: Path) -> Dict[str, tuple]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else None)
-            for p in sorted(folder.rglob("*"))}
+def snapshot(folder: Path) -> Dict[str, Optional[tuple]]:
+    """Each file's mtime and bytes, and each folder, under `folder`. Not the lock file a run holds while it runs
+    (util/locks.py: it comes and goes with every run, even a refused one), nor, for that, the folders' mtimes."""
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) if p.is_file() else None
+            for p in sorted(folder.rglob("*")) if p.name != LOCK_FILE}
 
 
 def error_lines(stderr: str) -> List[str]:
@@ -860,3 +864,33 @@ def test_skip_bad_images_end_to_end(demo_aligned, tmp_path):
     assert failed.popen.returncode == 2, failed.describe()
     lines = error_lines(failed.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0], failed.describe()
+
+
+# ---------------------------------------------------------------------------------------------- 9. one run per folder
+
+
+def test_a_second_run_of_one_folder_is_refused_and_a_killed_run_frees_it(demo_aligned, tmp_path, wrapper):
+    """Two train.py with one --name and --checkpoints_dir, real processes: the second exits 2 at once with one
+    line naming the folder and the first's PID, and writes nothing there (the options file is still the first's,
+    loss_log.txt has one header). The first is then SIGKILLed: its folder is not locked forever."""
+    ckpt = tmp_path / "ck"
+    run_dir = ckpt / "race"
+    first = start_wrapped(train_args(demo_aligned, ckpt, "race", PIX2PIX, "--n_epochs", "100"), tmp_path, "first",
+                          wrapper, RT_STEP_SLEEP="0.1")
+    try:
+        wait_until(first, lambda: (run_dir / "loss_log.txt").is_file() and (run_dir / "train_opt.json").is_file(),
+                   "the first run's log")
+        second = run_train(train_args(demo_aligned, ckpt, "race", PIX2PIX, "--lr", "0.001"), tmp_path, "second")
+        assert first.poll() is None, first.describe()  # the refusal came while the first was training
+    finally:
+        first.kill_if_running()
+    assert second.popen.returncode == 2, second.describe()
+    lines = error_lines(second.stderr)
+    assert lines == [f"error: {run_dir} is in use by train.py (PID {first.popen.pid}): wait for that run to end, or "
+                     f"give this one another --name or --checkpoints_dir"], second.describe()
+    assert "dataset [" not in second.stdout  # refused before the data was read
+    assert '"lr": 0.0002' in (run_dir / "train_opt.json").read_text()
+    assert (run_dir / "loss_log.txt").read_text().count("Training Loss") == 1
+
+    third = run_train(train_args(demo_aligned, ckpt, "race", PIX2PIX), tmp_path, "third")
+    assert third.popen.returncode == 0, third.describe()

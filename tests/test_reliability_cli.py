@@ -7,7 +7,9 @@ weights: the properties checked do not depend on them); nothing outside tmp_path
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Callable, List, Sequence, Tuple
@@ -22,6 +24,8 @@ from util.cli import run_cli
 from util.errors import DataError
 from util.images import SRImage, read_image, write_image
 from util.reports.names import ResultNames
+
+from helpers import folder_held
 
 CPU = ["--gpu_ids", "-1", "--num_threads", "0"]
 SR_G = ["--model", "srgan", "--netG", "srresnet", "--ngf", "8", "--n_blocks", "1", "--norm", "batch", "--scale", "4"]
@@ -233,6 +237,31 @@ def test_a_checkpoint_that_does_not_fit_names_n_blocks(cli, capsys, sr_run, tmp_
     assert [flag for flag in ("--netG", "--ngf", "--norm", "--scale", "--n_blocks") if flag not in hint] == [], hint
 
 
+def test_options_that_do_not_fit_the_file_are_refused_before_the_network_is_built(cli, capsys, sr_run, tmp_path,
+                                                                                   monkeypatch):
+    """Issue 22, item 11: `n_blocks: 2000` in a train_opt.json built (and initialised) the whole network for minutes
+    before the weights file was found not to fit. The check comes first now: the only networks built are on the
+    meta device (no memory, no initialisation)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    noise_image(data / "a.png", seed=1)
+    (sr_run / "sr" / "train_opt.json").write_text(json.dumps(
+        {"model": "srgan", "netG": "srresnet", "ngf": 8, "n_blocks": 300, "scale": 4, "norm": "batch"}))
+    built: List[str] = []
+    real_define_G = networks.define_G
+
+    def define_G(*args, **kwargs):
+        net = real_define_G(*args, **kwargs)
+        built.append(next(net.parameters()).device.type)
+        return net
+
+    monkeypatch.setattr(networks, "define_G", define_G)
+    code, err, _ = cli("test", ["--dataroot", str(data), "--name", "sr", "--checkpoints_dir", str(sr_run),
+                                "--results_dir", str(tmp_path / "results"), *CPU], capsys)
+    assert code == 2 and len(err) == 1 and "latest_net_G.pth does not fit the network" in err[0], err
+    assert built == ["meta"]
+
+
 class _Evil:
     def __init__(self, path: str) -> None:
         self.path = path
@@ -284,3 +313,23 @@ def test_torch_warnings_reach_the_user_once(monkeypatch, caplog, tmp_path, loads
     assert shown == []
     logged = [r.getMessage() for r in caplog.records if "TypedStorage" in r.getMessage()]
     assert logged == ([f"{path}: legacy storage format: TypedStorage is deprecated"] if loads else [])
+
+
+# ---- issue 22, item 1: one test.py per results folder ---------------------------------------------------------
+
+
+def test_a_results_folder_in_use_is_refused_with_the_holder_s_pid(cli, capsys, sr_run, tmp_path):
+    """Two test.py writing one results/<name>/<phase>_<epoch>/ would interleave their images and pages: while
+    another process writes it, test.py exits 2 in one line naming the folder and that process, and writes nothing."""
+    data = tmp_path / "data"
+    data.mkdir()
+    noise_image(data / "photo.png", seed=1)
+    results = tmp_path / "results"
+    folder = results / "sr" / "test_latest"
+    with folder_held(folder, "test.py") as holder:
+        code, err, _ = cli("test", sr_args(sr_run, data, results), capsys)
+        assert os.listdir(folder) == [".lock"]  # the holder's, and nothing else
+    assert code == 2 and err == [f"error: {folder} is in use by test.py (PID {holder.pid}): wait for it to end, or "
+                                 f"give this one another --results_dir"], err
+    code, err, _ = cli("test", sr_args(sr_run, data, results), capsys)
+    assert code == 0, err

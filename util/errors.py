@@ -33,6 +33,11 @@ class CheckpointError(ToolkitError):
     """A checkpoint file is missing, unreadable or does not fit the network."""
 
 
+class FolderBusyError(ToolkitError):
+    """Another process is writing the output folder (a run of the same --name, a second install of one model).
+    The message names the folder and the holder's PID (util/locks.py)."""
+
+
 class StorageError(ToolkitError):
     """A file could not be written (disk full, permissions). Earlier checkpoints are intact."""
 

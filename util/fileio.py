@@ -117,6 +117,31 @@ def atomic_write(path: PathLike, write_fn: Callable[[IO[bytes]], Any]) -> None:
     _fsync_dir(directory)
 
 
+def write_failure(error: OSError, elsewhere: str) -> str:
+    """What a failed write says: the path and the system's reason (atomic_write puts both in the message), then
+    the remedy for that reason, ending with `elsewhere` (e.g. "choose another --checkpoints_dir").
+
+    Only a full disk or quota is told to free space: a folder made read-only, a file-size limit or a file
+    removed by another process mid-write each have their own remedy, and advice for the wrong one misleads.
+    """
+    if error.filename is not None:  # raised by the system call itself: "[Errno 2] ...: 'path'"
+        text = f"cannot write {error.filename}: {error.strerror or error}"
+    else:  # atomic_write's "cannot write <path>: <reason>"
+        text = error.strerror or str(error)
+    number = error.errno
+    if number in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        advice = f"free some space or {elsewhere}"
+    elif number == errno.EFBIG:
+        advice = f"the file is larger than this filesystem or the file-size limit (ulimit -f) allows: {elsewhere}"
+    elif number in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = f"make the folder writable or {elsewhere}"
+    elif number == errno.ENOENT:
+        advice = f"the folder or the file being written was removed meanwhile (by another process?): {elsewhere}"
+    else:
+        advice = elsewhere
+    return f"{text}; {advice}"
+
+
 def atomic_save_torch(obj: Any, path: PathLike) -> None:
     """`torch.save(obj, path)`, atomically: an interrupted save never leaves a truncated checkpoint."""
     import torch  # local import: keeps this module usable (and fast to import) without torch

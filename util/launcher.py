@@ -122,9 +122,11 @@ class _Supervisor:
         return self.failure or 0
 
 
-def relaunch(script: str, argv: Sequence[str], nproc: int) -> int:
+def relaunch(script: str, argv: Sequence[str], nproc: int, env: Optional[Mapping[str, str]] = None,
+             pass_fds: Sequence[int] = ()) -> int:
     """Run `script argv` as ranks 0..nproc-1 of one machine, wait for all of them, and return their exit code
-    (0, or the first failure's: 130/143 after a stop signal)."""
+    (0, or the first failure's: 130/143 after a stop signal). `env` and `pass_fds` go to every worker: the lock
+    of the run's folder, which this process took and the workers adopt (util/locks.FolderLock.for_children)."""
     port = _free_port()
     command = worker_command(script, argv)
     logger.info("%d GPUs: starting one training process each (ranks 0..%d, as torchrun --standalone "
@@ -137,7 +139,8 @@ def relaunch(script: str, argv: Sequence[str], nproc: int) -> int:
         for rank in range(nproc):
             if supervisor.forwarded:  # stopped while starting: the workers started so far got the signal
                 break
-            procs.append(subprocess.Popen(command, env=worker_env(rank, nproc, port), start_new_session=True))
+            procs.append(subprocess.Popen(command, env={**worker_env(rank, nproc, port), **(env or {})},
+                                          pass_fds=tuple(pass_fds), start_new_session=True))
         return supervisor.wait()
     finally:
         for signum, handler in previous.items():

@@ -24,9 +24,9 @@ from util.images import SRImage
 
 from .. import networks
 from ..archs.init import ARCHITECTURE_INIT
-from ..base_model import network_options
+from ..factory import network_options
 from ..training.acceleration import Acceleration
-from ..training.checkpoints import load_into
+from ..training.checkpoints import check_files_fit, load_into
 from .resolve import ALPHA_UPSAMPLERS, Size, super_resolve
 
 logger = logging.getLogger(__name__)
@@ -91,11 +91,16 @@ def output_size(size: Size, scale: int, outscale: Optional[float] = None,
 
 def build_generator(opt: Any, state: Dict[str, torch.Tensor], source: str) -> nn.Module:
     """The generator `opt` describes (netG, ngf, norm, scale and the architecture's own options), on the CPU,
-    with `state` loaded strictly; a state that does not fit names `source` and the options to check."""
-    # No initialisation: every weight comes from `state`.
-    net = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG, opt.norm, False, ARCHITECTURE_INIT,
-                            **networks.generator_kwargs(opt))
-    load_into(networks.unwrap(net), state, source, network_options(opt, "G"))
+    with `state` loaded strictly; a state that does not fit names `source` and the options to check, before any
+    memory is taken (checked on the meta device first: check_files_fit)."""
+    def build(options: Any) -> nn.Module:  # no initialisation: every weight comes from `state`
+        net = networks.define_G(options.input_nc, options.output_nc, options.ngf, options.netG, options.norm, False,
+                                ARCHITECTURE_INIT, **networks.generator_kwargs(options))
+        load_into(networks.unwrap(net), state, source, network_options(options, "G"))
+        return net
+
+    check_files_fit(build, opt)
+    net = build(opt)
     logger.debug("%s (%s, x%d) loaded from %s", opt.netG, opt.name, opt.scale, source)
     return net
 

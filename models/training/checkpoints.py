@@ -6,16 +6,17 @@ toolkits either way. Loading names the offending tensors when a file does not fi
 from __future__ import annotations
 
 import os
+import warnings
 from collections import OrderedDict
-from typing import Dict, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
 from util.errors import CheckpointError, StorageError
-from util.fileio import atomic_save_torch, load_torch_weights_only
+from util.fileio import atomic_save_torch, load_torch_weights_only, write_failure
 
-from ..archs.init import unwrap
+from ..archs.init import ARCHITECTURE_INIT, unwrap
 
 
 def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
@@ -47,12 +48,25 @@ def cpu_state_dict(net: nn.Module) -> "OrderedDict[str, torch.Tensor]":
 def save_network_file(state: object, path: str,
                       intact: str = "the previous checkpoint files are intact") -> str:
     """Write `state` to `path` atomically; return `path`. A full disk or a read-only folder is a StorageError
-    that says what is still safe (`intact`)."""
+    that says what failed, what to do about it (util.fileio.write_failure) and what is still safe (`intact`)."""
     try:
         atomic_save_torch(state, path)
     except OSError as e:
-        raise StorageError(f"{e}; free some space or choose another --checkpoints_dir ({intact})") from e
+        raise StorageError(f"{write_failure(e, 'choose another --checkpoints_dir')} ({intact})") from e
     return path
+
+
+def check_files_fit(load: Callable[[Any], Any], opt: Any) -> None:
+    """Build the networks `opt` describes on the meta device and load their weights into them (`load(probe)`, with
+    `probe` the options to build them with), so that options that do not fit the weights (a hand-edited `n_blocks:
+    2000` in train_opt.json) are a CheckpointError in a moment, not after the real networks have been built and
+    initialised, which can take minutes and all the memory. On the meta device there is no memory and no
+    initialisation (torch's initialisers are slow there: none is asked for), and a file's tensors are checked, not
+    copied."""
+    probe = opt.replace(gpu_ids=(), device=torch.device("meta"), compile=False, init_type=ARCHITECTURE_INIT)
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch notes that copying into meta tensors does nothing
+        load(probe)
 
 
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:

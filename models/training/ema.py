@@ -162,10 +162,7 @@ def inference_file(model: Any, epoch: Union[int, str], name: str) -> str:
     if model.isTrain or not is_generator(name) or getattr(model.opt, "no_ema", False):
         return raw
     average = model.network_path(epoch, ema_name(name))
-    if os.path.isfile(average):
-        logger.info("using the EMA weights %s (--no_ema for the raw ones)", os.path.basename(average))
-        return average
-    return raw
+    return average if os.path.isfile(average) else raw
 
 
 def stale_average_files(path_of: Callable[[Any, str], str], labels: Sequence[Any],

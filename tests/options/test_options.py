@@ -337,6 +337,30 @@ BAD_OPTIONS = [
     ("milestones-not-numbers", TrainOptions, "{root}", ["--lr_milestones", "a"], ["--lr_milestones"]),
     ("multistep-without-milestones", TrainOptions, "{root}", ["--lr_policy", "multistep"], ["--lr_milestones"]),
     ("lr-gamma-0", TrainOptions, "{root}", ["--lr_gamma", "0"], ["--lr_gamma"]),
+    # Issue 22, item 6: non-finite and absurd floats are option errors, not a run that fails at its first step.
+    ("lr-inf", TrainOptions, "{root}", ["--lr", "inf"], ["--lr must be a finite number, got inf"]),
+    ("lr-nan", TrainOptions, "{root}", ["--lr", "nan"], ["--lr must be a finite number, got nan"]),
+    ("lr-1e308", TrainOptions, "{root}", ["--lr", "1e308"], ["--lr must be in (0, 1]", "got 1e+308"]),
+    ("lr-2", TrainOptions, "{root}", ["--lr", "2"], ["--lr must be in (0, 1]"]),
+    ("beta1-minus-inf", TrainOptions, "{root}", ["--beta1=-inf"], ["--beta1 must be a finite number"]),
+    ("lambda-L1-inf", TrainOptions, "{root}", ["--model", "pix2pix", "--lambda_L1", "inf"],
+     ["--lambda_L1 must be a finite number"]),
+    ("lambda-identity-1e308", TrainOptions, "{root}", ["--model", "cycle_gan", "--lambda_identity", "1e308"],
+     ["--lambda_identity must be a number in [0, 1e+06]"]),
+    ("lambda-adv-nan", TrainOptions, "{root}", ["--model", "srgan", "--lambda_adv", "nan"], ["--lambda_adv"]),
+    ("init-gain-1e308", TrainOptions, "{root}", ["--init_gain", "1e308"], ["--init_gain must be in (0, 10]"]),
+    ("ema-decay-nan", TrainOptions, "{root}", ["--ema_decay", "nan"], ["--ema_decay must be a finite number"]),
+    ("d-noise-std-1e308", TrainOptions, "{root}", ["--model", "srgan", "--d_noise_std", "1e308"],
+     ["--d_noise_std must be in [0, 10]"]),
+    ("aspect-ratio-inf", TestOptions, "{root}", ["--aspect_ratio", "inf"], ["--aspect_ratio must be a finite"]),
+    ("aspect-ratio-1e308", TestOptions, "{root}", ["--aspect_ratio", "1e308"], ["--aspect_ratio must be in"]),
+    # Item 13: a range that starts with '-' is read as the option's value and checked, not "expected one argument".
+    ("deg-noise-range-negative", TrainOptions, "{root}",
+     ["--model", "srgan", "--degradation", "realesrgan", "--deg_noise_range", "-5,10"],
+     ["argument --deg_noise_range: '-5,10': need 0 <= low <= high <= 255"]),
+    ("deg-resize-range-negative", TrainOptions, "{root}",
+     ["--model", "srgan", "--degradation", "realesrgan", "--deg2_resize_range", "-.5,2"],
+     ["argument --deg2_resize_range: '-.5,2': need 0.001 <= low"]),
 ]
 
 

@@ -249,6 +249,9 @@ def test_a_flag_that_contradicts_the_checkpoint_is_one_line_with_exit_code_2(sr_
     ("sr_run", {"ngf": 0}, ("--ngf must be >= 1, got 0", "(--ngf 0 from")),
     ("sr_run", {"model": "pix2pix"}, ("--netG srresnet upscales, but --model pix2pix", "--netG srresnet from")),
     ("cg_run", {"no_dropout": "yes"}, ("no_dropout must be true or false, got 'yes'",)),
+    # Issue 22, item 11: a null is the file's fault, not the weights file's (it used to build the default's network).
+    ("sr_run", {"ngf": None}, ('"ngf" is null', "give --ngf on the command line")),
+    ("sr_run", {"n_blocks": None}, ('"n_blocks" is null', "give --n_blocks on the command line")),
     ("sr_run", [1, 2], ("not the run's options",)),
     ("sr_run", '{"model": "srgan", "ngf": 8,', ("not valid JSON",)),
 ])

@@ -17,15 +17,15 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from helpers import REFERENCE, ROOT, require_or_skip
+from helpers import REFERENCE, ROOT, folder_held, require_or_skip
 from PIL import Image
-from upscale_runs import CPU, GENERAL, TINY_SRRESNET, TINY_SRVGG, WDN, net_of, rgb, run
+from upscale_runs import CPU, GENERAL, TINY_SRRESNET, TINY_SRVGG, WDN, net_of, rgb, run, save_run
 
 from models import networks
 from models.inference import load_upscaler
@@ -399,3 +399,43 @@ def test_bf16_stays_within_a_few_levels_of_fp32(runs):
     bf16 = Upscaler(net_of(states["tiny_srvgg"], TINY_SRVGG), 4, amp="bf16")(photo)
     assert Upscaler(net, 4, amp="bf16").precision == "bf16" and fp32.size == bf16.size == (96, 80)
     assert (fp32.pixels - bf16.pixels).abs().mean() < 2 / 255
+
+
+def test_an_output_folder_in_use_is_refused_with_the_holder_s_pid(script, runs, capsys, tmp_path):
+    """Issue 22, item 1: two upscale.py into one -o would interleave their results. While another process writes
+    the folder, upscale.py exits 2 in one line naming the folder and that process, and writes nothing there."""
+    checkpoints, _ = runs
+    photo = rgb(tmp_path / "photo.png")
+    out = tmp_path / "out"
+    argv = ["-i", photo, "-o", out, "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints, *CPU]
+    with folder_held(out, "upscale.py") as holder:
+        code, _, err = run(script, capsys, argv)
+        assert os.listdir(out) == [".lock"]  # the holder's, and nothing else
+    assert code == 2 and err.strip() == (f"error: {out} is in use by upscale.py (PID {holder.pid}): wait for it to "
+                                         f"end, or choose another -o"), err
+    code, _, err = run(script, capsys, argv)
+    assert code == 0 and os.listdir(out) == ["photo_out.png"], err
+
+
+def test_options_that_do_not_fit_the_weights_are_refused_before_the_network_is_built(script, capsys, tmp_path,
+                                                                                     monkeypatch):
+    """Issue 22, item 11: a hand-edited `n_blocks` in train_opt.json is refused from the meta device's network,
+    before the real one is built (which for thousands of blocks took minutes and gigabytes)."""
+    checkpoints = tmp_path / "checkpoints"
+    save_run(checkpoints, "edited", TINY_SRRESNET, 0)
+    options = json.loads((checkpoints / "edited" / "train_opt.json").read_text())
+    (checkpoints / "edited" / "train_opt.json").write_text(json.dumps({**options, "n_blocks": 300}))
+    built: List[str] = []
+    real_define_G = networks.define_G
+
+    def define_G(*args, **kwargs):
+        net = real_define_G(*args, **kwargs)
+        built.append(next(net.parameters()).device.type)
+        return net
+
+    monkeypatch.setattr(networks, "define_G", define_G)
+    code, _, err = run(script, capsys, ["-i", rgb(tmp_path / "photo.png"), "-o", tmp_path / "out", "-n", "edited",
+                                        "--checkpoints_dir", checkpoints, *CPU])
+    assert code == 2 and "latest_net_G.pth does not fit the network" in err and "--n_blocks" in err, err
+    assert built == ["meta"]
+    assert not (tmp_path / "out").exists()

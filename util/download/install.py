@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Union
 
 from ..errors import CheckpointError, DataError
 from ..fileio import atomic_save_torch, atomic_write_text, file_problem, load_torch_weights_only
+from ..locks import LOCK_FILE, FolderLock
 from .archives import extract_archive
 from .catalogue import DATASETS, PRETRAINED, SR_MODELS, SRModelEntry
 from .checksum import file_sha256, verify_sha256
@@ -126,21 +127,15 @@ def fetch_pretrained(kind: str, name: str, checkpoints_dir: PathLike = "checkpoi
     if from_file is not None:
         local_file(source)
     staging = os.path.join(folder, ".latest_net_G.pth.download")
-    created = not os.path.isdir(folder)
-    installed = False
-    try:
-        download_file(source, staging, timeout=timeout, progress=progress, sha256=entry.sha256)
-        count = verify_state_dict(staging, display_name=source)
-        os.replace(staging, dest)
-        installed = True
-    finally:
-        if os.path.lexists(staging):
-            os.unlink(staging)
-        if created and not installed:  # do not leave an empty <name>_pretrained behind
-            try:
-                os.rmdir(folder)
-            except OSError:
-                pass
+    # One install at a time; the lock removes the folder it created when nothing was installed.
+    with FolderLock(folder, f"an install of the generator {name}", "wait for it to finish"):
+        try:
+            download_file(source, staging, timeout=timeout, progress=progress, sha256=entry.sha256)
+            count = verify_state_dict(staging, display_name=source)
+            os.replace(staging, dest)
+        finally:
+            if os.path.lexists(staging):
+                os.unlink(staging)
     logger.debug("%s generator %s (%d tensors) is in %s", kind, name, count, dest)
     return dest
 
@@ -151,6 +146,7 @@ def fetch_pretrained(kind: str, name: str, checkpoints_dir: PathLike = "checkpoi
 # `<phase>_opt.json`; models/checkpoints the `<epoch>_net_<name>.pth`).
 TRAIN_OPTIONS_FILE = "train_opt.json"
 NETWORK_FILE = "latest_net_G.pth"
+SR_STAGING_FILE = ".source.download"  # the transfer, until it is checked and converted
 # util/download/install.py -> the repository root, where bundled zoo files live.
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -191,7 +187,8 @@ def _sr_source(entry: SRModelEntry, from_file: Optional[PathLike], url: Optional
 
 
 def _refuse_foreign_folder(folder: str, name: str) -> None:
-    """Never overwrite a training run (or the reference's checkpoint) that happens to bear a zoo name."""
+    """Never overwrite a training run (or the reference's checkpoint) that happens to bear a zoo name. Called
+    under the folder's lock: its lock file, and a staging file an install killed mid-transfer left, are ours."""
     if not os.path.lexists(folder):
         return
     options = os.path.join(folder, TRAIN_OPTIONS_FILE)
@@ -200,7 +197,7 @@ def _refuse_foreign_folder(folder: str, name: str) -> None:
             ours = json.load(fh).get("zoo_model") == name
     except (OSError, ValueError, AttributeError):
         ours = False
-    if not os.path.isdir(folder) or (not ours and os.listdir(folder)):
+    if not os.path.isdir(folder) or (not ours and set(os.listdir(folder)) - {LOCK_FILE, SR_STAGING_FILE}):
         raise CheckpointError(f"{folder} already holds something other than the zoo model {name} (a training run?): "
                               f"remove it, or install into another --checkpoints_dir")
 
@@ -221,27 +218,31 @@ def install_sr_model(name: str, checkpoints_dir: PathLike = "checkpoints", *, co
     """
     entry = SR_MODELS.get(name)
     folder = sr_model_dir(name, checkpoints_dir)
-    _refuse_foreign_folder(folder, name)
-    source = _sr_source(entry, from_file, url)
-    staging = os.path.join(folder, ".source.download")
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        _refuse_foreign_folder(folder, name)
     created = not os.path.isdir(folder)
     installed = False
-    try:
-        download_file(source, staging, timeout=timeout, progress=progress,
-                      sha256=entry.sha256 if check_sha256 else None)
-        digest = file_sha256(staging, source)
-        state = convert(load_weights_only(staging, source), entry, source)
-        # The options first: a folder with them and without weights is ours and can be installed again.
-        atomic_write_text(os.path.join(folder, TRAIN_OPTIONS_FILE),
-                          json.dumps(sr_train_options(entry, source, digest), indent=2, sort_keys=True) + "\n")
-        atomic_save_torch(dict(state), os.path.join(folder, NETWORK_FILE))
-        installed = True
-    finally:
-        if os.path.lexists(staging):
-            os.unlink(staging)
-        if created and not installed and os.path.isdir(folder):
-            for leftover in os.listdir(folder):  # only what this call wrote: the folder did not exist before
-                os.unlink(os.path.join(folder, leftover))
-            os.rmdir(folder)
+    # One install (or training run) at a time writes the folder; the lock removes the folder it created when the
+    # install fails.
+    with FolderLock(folder, f"an install of the zoo model {name}", "wait for it to finish"):
+        _refuse_foreign_folder(folder, name)
+        source = _sr_source(entry, from_file, url)
+        staging = os.path.join(folder, SR_STAGING_FILE)
+        try:
+            download_file(source, staging, timeout=timeout, progress=progress,
+                          sha256=entry.sha256 if check_sha256 else None)
+            digest = file_sha256(staging, source)
+            state = convert(load_weights_only(staging, source), entry, source)
+            # The options first: a folder with them and without weights is ours and can be installed again.
+            atomic_write_text(os.path.join(folder, TRAIN_OPTIONS_FILE),
+                              json.dumps(sr_train_options(entry, source, digest), indent=2, sort_keys=True) + "\n")
+            atomic_save_torch(dict(state), os.path.join(folder, NETWORK_FILE))
+            installed = True
+        finally:
+            if os.path.lexists(staging):
+                os.unlink(staging)
+            if created and not installed:  # only what this call wrote: the folder did not exist before
+                for leftover in set(os.listdir(folder)) - {LOCK_FILE}:
+                    os.unlink(os.path.join(folder, leftover))
     logger.info("SR model %s (%s, x%d, sha256 %s) is in %s", name, entry.architecture, entry.scale, digest, folder)
     return folder

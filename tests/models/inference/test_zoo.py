@@ -526,3 +526,55 @@ def test_cli_offline_exits_2_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "ckpt" / "realesr-general-x4v3").exists()
     result = run_script("model", "sr", cwd=tmp_path)
     assert result.returncode == 2 and "give a NAME, or --list" in result.stderr
+
+
+def test_a_second_install_of_one_name_is_refused_while_the_first_transfers(reference: Dict[str, dict],
+                                                                           tmp_path: Path) -> None:
+    """Two `download.py model sr NAME` at once, real processes: the first stalls mid-transfer (a loopback server
+    holds back the rest of the file); the second, a valid install from a file, is refused in one line naming the
+    first's PID, not called "something other than the zoo model"; the first then completes its install."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    name = "realesr-animevideov3"
+    body = srvgg_file(tmp_path, reference, "realesr_animevideov3").read_bytes()
+    started, release = threading.Event(), threading.Event()
+
+    class StallsMidBody(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:1000])
+            self.wfile.flush()
+            started.set()
+            release.wait(120)
+            self.wfile.write(body[1000:])
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = ThreadingHTTPServer((LOOPBACK, 0), StallsMidBody)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    url = f"http://{LOOPBACK}:{server.server_address[1]}/model.pth"
+    ckpt = tmp_path / "ckpt"
+    env = {**SUBPROCESS_ENV, "PYTHONPATH": str(ROOT)}  # this checkout's toolkit, whatever is installed
+    first = subprocess.Popen([sys.executable, str(SCRIPT), "model", "sr", name, "--url", url, "--checkpoints_dir",
+                              str(ckpt)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert started.wait(120), first.communicate()
+        second = run_script("model", "sr", name, "--from-file", str(tmp_path / "model.pth"), "--checkpoints_dir",
+                            str(ckpt), cwd=tmp_path, env=env)
+    finally:
+        release.set()
+        out, err = first.communicate(timeout=300)
+        server.shutdown()
+        server.server_close()
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.strip() == (f"error: {ckpt / name} is in use by an install of the zoo model {name} "
+                                     f"(PID {first.pid}): wait for it to finish"), second.stderr
+    assert first.returncode == 0, err
+    assert sorted(os.listdir(ckpt / name)) == ["latest_net_G.pth", "train_opt.json"]
+    assert json.loads((ckpt / name / "train_opt.json").read_text())["zoo_source"] == url
