@@ -149,6 +149,7 @@ class SRGANModel(BaseModel):
             require(opt.batch_size == 1, "--preprocess none gives whole images of different sizes: use "
                                          "--batch_size 1, or random crops with --preprocess crop")
         require(opt.pretrain_epochs >= 0, f"--pretrain_epochs must be >= 0, got {opt.pretrain_epochs}")
+        cls.warn_of_unused_options(opt)
         require(0 <= opt.d_noise_std <= 10, f"--d_noise_std must be in [0, 10] (the images are in [-1, 1]), got "
                                             f"{opt.d_noise_std}")
         require(0 < opt.d_noise_decay <= 1, f"--d_noise_decay must be in (0, 1], got {opt.d_noise_decay}")
@@ -163,6 +164,19 @@ class SRGANModel(BaseModel):
         validate_content_loss_options(opt)
         require(opt.val_dataroot is None or os.path.isdir(opt.val_dataroot),
                 f"--val_dataroot {opt.val_dataroot}: no such folder")
+
+    @staticmethod
+    def warn_of_unused_options(opt: Any) -> None:
+        """Warnings (not errors: pixel-only runs, e.g. the documented `--pretrain_epochs 100000`, are meant) for
+        stage settings the run will not use."""
+        epochs = opt.n_epochs + opt.n_epochs_decay
+        if opt.pretrain_epochs > epochs:
+            logger.warning("--pretrain_epochs %d is more than the run's %d epochs (--n_epochs %d + --n_epochs_decay "
+                           "%d): the generator trains alone on the pixel loss the whole run, and no adversarial epoch "
+                           "runs (a pixel-only run says so with --pretrain_epochs %d)", opt.pretrain_epochs, epochs,
+                           opt.n_epochs, opt.n_epochs_decay, epochs)
+        if opt.d_noise_decay != 1 and opt.d_noise_std == 0:
+            logger.warning("--d_noise_decay %g has no noise to decay: --d_noise_std is 0", opt.d_noise_decay)
 
     @classmethod
     def derived_options(cls, opt: Any) -> Dict[str, Any]:

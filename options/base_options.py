@@ -14,6 +14,7 @@ import torch
 
 import data
 import models
+from data.degradations import check_degradation_options
 from models import networks
 from models.training import acceleration
 from util.device import Placement, resolve_placement
@@ -267,11 +268,13 @@ class BaseOptions:
     def validate(self, opt: Options) -> None:
         """Raise OptionError naming the first invalid option and what is allowed."""
         validate_common(opt, self.reads_data)
+        check_degradation_options(opt)  # settings of a degradation the run does not use
         models.MODELS.get(opt.model).validate_options(opt)
         networks.validate_architectures(opt)
 
     def parse(self, args: Optional[Sequence[str]] = None) -> Options:
         parser, opt = self.gather_options(args)
+        self.parser = parser  # validation compares with its defaults: which options were given
         try:
             require_finite_floats(opt, parser)
             self.resolve(opt)
@@ -281,7 +284,6 @@ class BaseOptions:
         except OptionError as e:
             parser.error(self.explain(str(e)))
         opt.freeze()
-        self.parser = parser
         logger.log(self.table_log_level, "%s", format_options(opt, parser))
         return opt
 

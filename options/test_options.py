@@ -87,6 +87,12 @@ class TestOptions(BaseOptions):
         if self.reads_data:  # test.py writes its results page there
             problem = folder_problem(opt.results_dir)
             _require(problem is None, f"--results_dir {opt.results_dir}: {problem}; choose another --results_dir")
+            # A degradation makes LR images from HR ones: test images are HR only with --eval_metrics (sr_test_hr).
+            degradation = getattr(opt, "degradation", "bicubic")
+            _require(degradation == "bicubic" or opt.sr_test_hr,
+                     f"--degradation {degradation} makes the LR from HR test images, which test.py does with "
+                     f"--eval_metrics only: add --eval_metrics (the images are HR), or leave --degradation out (they "
+                     f"are the LR images to upscale)")
 
 
 class _RaisingParser(ArgumentParser):

@@ -5,6 +5,7 @@ import argparse
 import importlib.util
 
 from models import networks
+from models.training.schedulers import SCHEDULE_OPTIONS, policies_reading
 from util.errors import OptionError
 
 from .base_options import BaseOptions, Options, _require
@@ -93,6 +94,17 @@ class TrainOptions(BaseOptions):
         _require(0 < opt.lr_gamma <= 1, f"--lr_gamma must be in (0, 1], got {opt.lr_gamma}")
         _require(opt.lr_policy != "multistep" or bool(opt.lr_milestones),
                  "--lr_policy multistep needs --lr_milestones (epochs, e.g. 50,100,150)")
+        # A schedule setting the chosen policy does not read would be ignored: the run would follow another
+        # schedule than the one the user set up.
+        for flag in SCHEDULE_OPTIONS:
+            users = policies_reading(flag)
+            _require(opt.lr_policy in users or getattr(opt, flag) == self.parser.get_default(flag),
+                     f"--{flag} is a setting of --lr_policy {' or '.join(users)}, which this run does not use "
+                     f"(--lr_policy {opt.lr_policy}): add --lr_policy {users[0]}, or leave --{flag} out")
+        _require(opt.lr_policy != "cosine" or opt.n_epochs_decay == 0,
+                 f"--lr_policy cosine anneals the rate to zero over --n_epochs ({opt.n_epochs}), and over the "
+                 f"--n_epochs_decay {opt.n_epochs_decay} epochs after them it would climb back: give the run's "
+                 f"length as --n_epochs and --n_epochs_decay 0")
         _require(0 <= opt.ema_decay < 1, f"--ema_decay must be in [0, 1) (0: no average), got {opt.ema_decay}")
         # With several processes the first discriminator backward would crash; in one, syncbatch is plain batch
         # norm, so the combination is refused everywhere rather than only once the run is scaled out.

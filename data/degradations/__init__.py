@@ -6,8 +6,10 @@ trip, pipeline.py the second-order pipeline, options.py the options and their pu
 from __future__ import annotations
 
 from data.degradations.kernels import KERNEL_KINDS, KernelSettings
-from data.degradations.options import DEGRADATIONS, add_degradation_options, default_settings, settings_from_options
+from data.degradations.options import (DEGRADATIONS, add_degradation_options, check_degradation_options,
+                                       default_settings, settings_from_options)
 from data.degradations.pipeline import DegradationSettings, StageSettings, degrade, sample_rng
 
 __all__ = ["DEGRADATIONS", "KERNEL_KINDS", "DegradationSettings", "KernelSettings", "StageSettings",
-           "add_degradation_options", "default_settings", "degrade", "sample_rng", "settings_from_options"]
+           "add_degradation_options", "check_degradation_options", "default_settings", "degrade", "sample_rng",
+           "settings_from_options"]

@@ -12,9 +12,10 @@ import math
 from typing import Any, Callable, Tuple
 
 from data.degradations.kernels import KERNEL_KINDS, KernelSettings
+from util.errors import OptionError
 from data.degradations.pipeline import DegradationSettings, StageSettings
 
-DEGRADATIONS = ("bicubic", "realesrgan")
+DEGRADATIONS = ("bicubic", "realesrgan")  # --degradation: the first is the default
 
 
 def _numbers(text: str, count: int, integer: bool = False) -> Tuple[float, ...]:
@@ -106,6 +107,25 @@ def add_degradation_options(parser: argparse.ArgumentParser) -> argparse.Argumen
     g.add_argument("--deg_resize_first_prob", type=probability, default=0.5,
                    help="realesrgan: probability that the final resize + sinc come before the final JPEG (else after)")
     return parser
+
+
+def check_degradation_options(opt: Any) -> None:
+    """OptionError naming the --deg_* / --deg2_* options given to a run whose LR images the realesrgan pipeline
+    does not make: they would be ignored, and the run would train (or be scored) on other LR images than the ones
+    set up. A run without the options (a model that does not upscale, LR/HR pairs) has nothing to check."""
+    if getattr(opt, "degradation", DEGRADATIONS[1]) == DEGRADATIONS[1]:
+        return
+    defaults = vars(add_degradation_options(argparse.ArgumentParser()).parse_args([]))
+    given = [f"--{name}" for name, default in defaults.items()
+             if name != "degradation" and _plain(getattr(opt, name)) != _plain(default)]
+    if given:
+        raise OptionError(f"{', '.join(given)}: {'settings' if len(given) > 1 else 'a setting'} of --degradation "
+                          f"realesrgan, which this run does not use (--degradation {opt.degradation}): add "
+                          f"--degradation realesrgan, or leave {'them' if len(given) > 1 else 'it'} out")
+
+
+def _plain(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _stage(opt: Any, prefix: str) -> StageSettings:

@@ -10,9 +10,13 @@ How the perceptual options combine:
   - `--vgg_before_activation` applies to every layer; `--perceptual_criterion l1|mse` to every layer.
   - `--usm_targets` sharpens the target of the pixel and/or the perceptual loss (models/losses/usm.py); the GAN keeps
     the plain HR image.
+  - with `--lambda_perceptual 0` there is no perceptual loss: its settings are warned of (a two-stage command often
+    shares them), not refused.
 """
 from __future__ import annotations
 
+import argparse
+import logging
 from typing import Any, Optional, Tuple
 
 import torch
@@ -25,7 +29,11 @@ from .perceptual_loss import (DEFAULT_VGG_LAYER, PERCEPTUAL_CRITERIA, VGG_LAYER_
                          parse_perceptual_layers)
 from .usm import UnsharpMask
 
+logger = logging.getLogger(__name__)
+
 PIXEL_LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
+# What the perceptual loss is made of (not --vgg_weights, where its weights are: recipes give it to every stage).
+PERCEPTUAL_SETTINGS = ("vgg_layer", "perceptual_layers", "perceptual_criterion", "vgg_before_activation")
 USM_TARGETS = ("none", "pixel", "perceptual", "both")
 
 
@@ -58,7 +66,17 @@ def add_content_loss_options(g: Any) -> None:
 
 
 def validate_content_loss_options(opt: Any) -> None:
-    """Raise OptionError (exit code 2) for a bad --perceptual_layers or a contradictory combination."""
+    """Raise OptionError (exit code 2) for a bad --perceptual_layers or a contradictory combination; warn of
+    perceptual settings without a perceptual loss (--lambda_perceptual 0)."""
+    if opt.lambda_perceptual == 0:
+        parser = argparse.ArgumentParser()
+        add_content_loss_options(parser)
+        defaults = vars(parser.parse_args([]))
+        unused = [f"--{name}" for name in PERCEPTUAL_SETTINGS if getattr(opt, name) != defaults[name]]
+        unused += ["--usm_targets perceptual"] if opt.usm_targets == "perceptual" else []
+        if unused:
+            logger.warning("%s: the perceptual loss's settings have no effect with --lambda_perceptual 0",
+                           ", ".join(unused))
     if opt.perceptual_layers is None:
         return
     try:

@@ -361,6 +361,25 @@ BAD_OPTIONS = [
     ("deg-resize-range-negative", TrainOptions, "{root}",
      ["--model", "srgan", "--degradation", "realesrgan", "--deg2_resize_range", "-.5,2"],
      ["argument --deg2_resize_range: '-.5,2': need 0.001 <= low"]),
+    # Item 4: settings the run would ignore, where the user set up something else than what would run.
+    ("deg-settings-without-realesrgan", TrainOptions, "{root}",
+     ["--model", "srgan", "--deg_noise_range", "1,50", "--deg2_jpeg_range", "60,95"],
+     ["--deg_noise_range, --deg2_jpeg_range: settings of --degradation realesrgan, which this run does not use "
+      "(--degradation bicubic): add --degradation realesrgan, or leave them out"]),
+    ("deg-setting-at-test-without-realesrgan", TestOptions, "{root}", ["--model", "srgan", "--deg_blur_prob", "0.5"],
+     ["--deg_blur_prob: a setting of --degradation realesrgan"]),
+    ("degradation-at-test-without-eval-metrics", TestOptions, "{root}",
+     ["--model", "srgan", "--degradation", "realesrgan"],
+     ["--degradation realesrgan makes the LR from HR test images", "add --eval_metrics"]),
+    ("milestones-without-multistep", TrainOptions, "{root}", ["--lr_milestones", "50,100"],
+     ["--lr_milestones is a setting of --lr_policy multistep, which this run does not use (--lr_policy linear)"]),
+    ("lr-gamma-with-linear", TrainOptions, "{root}", ["--lr_gamma", "0.5"],
+     ["--lr_gamma is a setting of --lr_policy step or multistep", "(--lr_policy linear)"]),
+    ("lr-decay-iters-with-multistep", TrainOptions, "{root}",
+     ["--lr_policy", "multistep", "--lr_milestones", "5", "--lr_decay_iters", "10"],
+     ["--lr_decay_iters is a setting of --lr_policy step, which this run does not use (--lr_policy multistep)"]),
+    ("cosine-with-decay-epochs", TrainOptions, "{root}", ["--lr_policy", "cosine"],
+     ["--lr_policy cosine anneals the rate to zero over --n_epochs (100)", "--n_epochs_decay 100"]),
 ]
 
 
@@ -387,6 +406,45 @@ def test_bad_options_exit_2_with_one_line_naming_the_option(tmp_path, capsys, ca
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     created = sorted(checkpoints.rglob("*")) if checkpoints.exists() else []
     assert created == [], f"parsing bad options created {created}"
+
+
+def test_settings_of_the_chosen_schedule_and_degradation_are_accepted(tmp_path):
+    """The other side of the refusals above: each setting with the choice that reads it."""
+    _, opt = parse_train(tmp_path, "--lr_policy", "step", "--lr_gamma", "0.5", "--lr_decay_iters", "10", *CPU)
+    assert (opt.lr_gamma, opt.lr_decay_iters) == (0.5, 10)
+    _, opt = parse_train(tmp_path, "--lr_policy", "cosine", "--n_epochs_decay", "0", *CPU)
+    _, opt = parse_train(tmp_path, "--model", "srgan", "--degradation", "realesrgan", "--deg_noise_range", "1,50",
+                         *CPU)
+    assert opt.deg_noise_range == (1.0, 50.0)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--pretrain_epochs", "10", "--n_epochs", "1", "--n_epochs_decay", "0"],
+     ["warning: --pretrain_epochs 10 is more than the run's 1 epochs (--n_epochs 1 + --n_epochs_decay 0): the "
+      "generator trains alone on the pixel loss the whole run, and no adversarial epoch runs (a pixel-only run says "
+      "so with --pretrain_epochs 1)"]),
+    (["--pretrain_epochs", "3", "--n_epochs", "3", "--n_epochs_decay", "0"], []),  # a pixel-only run, as intended
+    (["--d_noise_decay", "0.9"], ["warning: --d_noise_decay 0.9 has no noise to decay: --d_noise_std is 0"]),
+    (["--d_noise_decay", "0.9", "--d_noise_std", "0.05"], []),
+    (["--lambda_perceptual", "0", "--vgg_layer", "22", "--vgg_before_activation", "--usm_targets", "perceptual",
+      "--vgg_weights", __file__],  # a file: only where the weights are, given to every stage by the recipes
+     ["warning: --vgg_layer, --vgg_before_activation, --usm_targets perceptual: the perceptual loss's settings have "
+      "no effect with --lambda_perceptual 0"]),
+])
+def test_srgan_settings_its_run_will_not_use_are_warned_of_once(tmp_path, capsys, args, expected):
+    """Issue 22, item 4: warnings, not errors, where the run is still what some users mean (a pixel-only run with
+    the documented --pretrain_epochs 100000; one command's flags shared by two stages)."""
+    from util.cli import setup_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    setup_logging()
+    try:
+        parse_train(tmp_path, "--model", "srgan", *args, *CPU)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: ")] == expected
 
 
 # ---- --suffix ---------------------------------------------------------------------------------------------
