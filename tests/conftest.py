@@ -97,3 +97,20 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def generator_devices(monkeypatch) -> List[str]:
+    """The device type of every generator `networks.define_G` builds from now on ("meta" for a shape check)."""
+    from models import networks
+
+    built: List[str] = []
+    real_define_G = networks.define_G
+
+    def define_G(*args, **kwargs):
+        net = real_define_G(*args, **kwargs)
+        built.append(next(net.parameters()).device.type)
+        return net
+
+    monkeypatch.setattr(networks, "define_G", define_G)
+    return built

@@ -238,7 +238,7 @@ def test_a_checkpoint_that_does_not_fit_names_n_blocks(cli, capsys, sr_run, tmp_
 
 
 def test_options_that_do_not_fit_the_file_are_refused_before_the_network_is_built(cli, capsys, sr_run, tmp_path,
-                                                                                   monkeypatch):
+                                                                                   generator_devices):
     """Issue 22, item 11: `n_blocks: 2000` in a train_opt.json built (and initialised) the whole network for minutes
     before the weights file was found not to fit. The check comes first now: the only networks built are on the
     meta device (no memory, no initialisation)."""
@@ -247,19 +247,10 @@ def test_options_that_do_not_fit_the_file_are_refused_before_the_network_is_buil
     noise_image(data / "a.png", seed=1)
     (sr_run / "sr" / "train_opt.json").write_text(json.dumps(
         {"model": "srgan", "netG": "srresnet", "ngf": 8, "n_blocks": 300, "scale": 4, "norm": "batch"}))
-    built: List[str] = []
-    real_define_G = networks.define_G
-
-    def define_G(*args, **kwargs):
-        net = real_define_G(*args, **kwargs)
-        built.append(next(net.parameters()).device.type)
-        return net
-
-    monkeypatch.setattr(networks, "define_G", define_G)
     code, err, _ = cli("test", ["--dataroot", str(data), "--name", "sr", "--checkpoints_dir", str(sr_run),
                                 "--results_dir", str(tmp_path / "results"), *CPU], capsys)
     assert code == 2 and len(err) == 1 and "latest_net_G.pth does not fit the network" in err[0], err
-    assert built == ["meta"]
+    assert generator_devices == ["meta"]
 
 
 class _Evil:

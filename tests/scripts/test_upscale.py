@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import cv2
 import numpy as np
@@ -418,24 +418,16 @@ def test_an_output_folder_in_use_is_refused_with_the_holder_s_pid(script, runs, 
 
 
 def test_options_that_do_not_fit_the_weights_are_refused_before_the_network_is_built(script, capsys, tmp_path,
-                                                                                     monkeypatch):
+                                                                                     generator_devices):
     """Issue 22, item 11: a hand-edited `n_blocks` in train_opt.json is refused from the meta device's network,
     before the real one is built (which for thousands of blocks took minutes and gigabytes)."""
     checkpoints = tmp_path / "checkpoints"
     save_run(checkpoints, "edited", TINY_SRRESNET, 0)
     options = json.loads((checkpoints / "edited" / "train_opt.json").read_text())
     (checkpoints / "edited" / "train_opt.json").write_text(json.dumps({**options, "n_blocks": 300}))
-    built: List[str] = []
-    real_define_G = networks.define_G
-
-    def define_G(*args, **kwargs):
-        net = real_define_G(*args, **kwargs)
-        built.append(next(net.parameters()).device.type)
-        return net
-
-    monkeypatch.setattr(networks, "define_G", define_G)
+    generator_devices.clear()  # save_run built the run's own generator
     code, _, err = run(script, capsys, ["-i", rgb(tmp_path / "photo.png"), "-o", tmp_path / "out", "-n", "edited",
                                         "--checkpoints_dir", checkpoints, *CPU])
     assert code == 2 and "latest_net_G.pth does not fit the network" in err and "--n_blocks" in err, err
-    assert built == ["meta"]
+    assert generator_devices == ["meta"]
     assert not (tmp_path / "out").exists()
