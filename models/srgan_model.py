@@ -289,9 +289,10 @@ class SRGANModel(BaseModel):
         net = self.ema.averages.get("G", networks.unwrap(self.netG))
         was_training = self.netG.training
         self.netG.eval()
+        upscale = self._upscaler_for(net)
         with self.accel.varying_input_sizes():  # photos and edge tiles of many sizes: no cuDNN re-tuning
-            scores = [sr_metrics(self._upscale(bicubic_downscale(hr, self.scale), net).pixels, hr.pixels,
-                                 border=self.scale) for hr in self._val_images]
+            scores = [sr_metrics(upscale(bicubic_downscale(hr, self.scale)).pixels, hr.pixels, border=self.scale)
+                      for hr in self._val_images]
         self.netG.train(was_training)
         return {key: sum(s[key] for s in scores) / len(scores) for key in ("psnr", "ssim")}
 
@@ -300,12 +301,9 @@ class SRGANModel(BaseModel):
         """Training crops have one size; test images, validation images and their edge tiles have any."""
         return self.isTrain and super().fixed_input_size()
 
-    def _upscale(self, lr: SRImage, net: Optional[nn.Module] = None) -> SRImage:
-        """`lr` upscaled tile by tile (--tile, --tile_pad, --edge_pad) by `net` (default: the generator), through
-        the one inference object (models/inference.Upscaler) on this model's device and precision, as test.py
-        and validation both do."""
-        if net is not None:  # validation of another network (the average): an Upscaler of its own
-            return self._upscaler_for(net)(lr)
+    def _upscale(self, lr: SRImage) -> SRImage:
+        """`lr` upscaled tile by tile (--tile, --tile_pad, --edge_pad) by the generator, through the one inference
+        object (models/inference.Upscaler) on this model's device and precision, as validation does too."""
         if self._upscaler is None:
             self._upscaler = self._upscaler_for(self.netG)
         return self._upscaler(lr)

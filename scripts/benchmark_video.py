@@ -30,8 +30,6 @@ from models.inference.published_weights import expected_shapes
 from options import upscale_options
 from util.cli import run_cli
 from util.download import SR_MODELS
-from util.images import SRImage
-from util.images.pixels import to_uint
 from util.video import import_av, transcode_frames
 
 SIZE = (854, 480)
@@ -63,12 +61,8 @@ def random_published_file(path: Path, name: str) -> None:
 def measure(upscaler, clip: Path, out: Path) -> Dict[str, float]:
     stamps: List[float] = []
 
-    def convert(rgb: np.ndarray) -> np.ndarray:
-        frame = SRImage(torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255), None, 8)
-        return to_uint(upscaler(frame).pixels, 8)
-
     start = time.perf_counter()
-    frames = transcode_frames(str(clip), str(out), convert, "libx264", 18,
+    frames = transcode_frames(str(clip), str(out), upscaler.upscale_rgb8, "libx264", 18,
                               on_frame=lambda: stamps.append(time.perf_counter()))
     total = time.perf_counter() - start
     steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")

@@ -13,14 +13,13 @@ ending in .mp4, .mkv or .mov. Needs the optional extra: pip install -e .[video].
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
 from fractions import Fraction
 from typing import NoReturn, Optional, Sequence
 
-import numpy as np
-import torch
 from tqdm import tqdm
 
 from models.inference import default_denoise, load_upscaler, model_name, tile_problem
@@ -28,8 +27,6 @@ from options import upscale_options
 from util.cli import run_cli
 from util.errors import OptionError
 from util.fileio import file_problem
-from util.images import SRImage
-from util.images.pixels import to_uint
 from util.video import CODECS, probe, transcode_frames
 
 logger = logging.getLogger("upscale_video")
@@ -103,11 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              args.tile, args.tile_pad)
     target = destination(args)
 
-    def convert(rgb: np.ndarray) -> np.ndarray:  # (H, W, 3) uint8 -> (H', W', 3) uint8
-        frame = SRImage(torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255), None, 8)
-        return to_uint(upscaler(frame, args.outscale).pixels, 8)
-
     with tqdm(total=clip.frames or None, unit="frame", desc="upscale", disable=None) as progress:
+        convert = functools.partial(upscaler.upscale_rgb8, outscale=args.outscale)  # (H, W, 3) -> (H', W', 3) uint8
         written = transcode_frames(args.input, target, convert, args.codec, args.crf, args.fps,
                                    on_frame=lambda: progress.update(1))
     logger.info("%d frames at %s fps%s -> %s", written, args.fps or clip.fps,

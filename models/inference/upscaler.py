@@ -17,10 +17,12 @@ import math
 from collections import OrderedDict
 from typing import Any, ContextManager, Dict, Mapping, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 from util.images import SRImage
+from util.images.pixels import to_uint
 
 from .. import networks
 from ..archs.init import ARCHITECTURE_INIT
@@ -162,6 +164,11 @@ class Upscaler:
                         self.precision)
             self._said_fp32 = True
         return self.accel.full_precision()
+
+    def upscale_rgb8(self, rgb: np.ndarray, outscale: Optional[float] = None) -> np.ndarray:
+        """An (H, W, 3) uint8 RGB array (a video frame) upscaled, as an (H', W', 3) uint8 RGB array."""
+        frame = SRImage(torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255), None, 8)  # (3, H, W)
+        return to_uint(self(frame, outscale).pixels, 8)
 
     def __call__(self, img: SRImage, outscale: Optional[float] = None) -> SRImage:
         """`img` upscaled by the network's scale, or to `output_size(img.size, scale, outscale)`."""
