@@ -38,8 +38,15 @@ setup(
         "video": ["av>=14,<19"],
         # --use_wandb (util/reports/wandb_display.py): wandb and its dependencies take about 90 MB.
         "wandb": ["wandb>=0.17,<1"],
+        # scripts/export.py --format onnx and --backend onnxruntime (models/inference/export.py, onnx_backend.py): the
+        # dynamo exporter writes through onnxscript; bounds from the versions tested (onnx 1.23, onnxruntime 1.32,
+        # onnxscript 0.7).
+        "onnx": ["onnx>=1.17,<2", "onnxruntime>=1.20,<2", "onnxscript>=0.2,<1"],
+        # scripts/export.py --format safetensors (0.8 tested); spandrel opens the exports in the test extra only.
+        "safetensors": ["safetensors>=0.4,<1"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
         "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
-                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1", "av>=14,<19"],
+                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1", "av>=14,<19", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
+                 "onnxscript>=0.2,<1", "safetensors>=0.4,<1", "spandrel>=0.4,<1"],
     },
 )

@@ -43,6 +43,7 @@ from .base_model import MODELS, BaseModel
 from .inference.published_weights import load_pretrained_generator, pretrained_generator_file
 from .losses.content_loss import ContentLoss, add_content_loss_options, validate_content_loss_options
 from .inference.tiles import MAX_EXACT_PAD, default_tile_pad, tile_problem, tile_warnings
+from .inference.onnx_backend import BACKENDS, onnxruntime_generator
 from .inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ class SRGANModel(BaseModel):
                            help="the images are HR: make their LR (bicubic downscaling, or a seeded draw of "
                                 "--degradation realesrgan) and report PSNR/SSIM (Y channel, --scale border pixels "
                                 "cropped) for the model and for bicubic upscaling")
+            g.add_argument("--backend", choices=BACKENDS, default="torch",
+                           help="what runs the generator: torch, or onnxruntime (fp32; exported once into "
+                                "<checkpoints_dir>/<name>/export/, needs pip install -e '.[onnx]')")
         return parser
 
     @classmethod
@@ -304,6 +308,10 @@ class SRGANModel(BaseModel):
     def _upscale(self, lr: SRImage) -> SRImage:
         """`lr` upscaled tile by tile (--tile, --tile_pad, --edge_pad) by the generator, through the one inference
         object (models/inference.Upscaler) on this model's device and precision, as validation does too."""
+        if self._upscaler is None and self.opt.backend == "onnxruntime":  # the loaded weights, exported once
+            net = networks.unwrap(self.netG)
+            self._upscaler = Upscaler(onnxruntime_generator(net, self.opt, net.state_dict()), self.scale,
+                                      tile=self.opt.tile, tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
         if self._upscaler is None:
             self._upscaler = self._upscaler_for(self.netG)
         return self._upscaler(lr)

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from models.inference import (DEFAULT_DENOISE, MAX_OUTPUT_PIXELS, Upscaler, default_denoise, denoise_pair,
                               load_upscaler, model_name, output_size, tile_problem)
 from models.inference.loading import published_file_as_run
+from models.inference.onnx_backend import BACKENDS
 from models.inference.resolve import ALPHA_UPSAMPLERS
 from options import upscale_options
 from util import download
@@ -134,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="what runs the network: torch, or onnxruntime (fp32; exported once into <checkpoints_dir>/"
+                        "<name>/export/, needs pip install -e '.[onnx]') (default: %(default)s)")
     p.add_argument("--verbose", action="store_true", help="also log the full options and every file written")
     return p
 
@@ -242,7 +246,7 @@ def upscale_all(args: argparse.Namespace) -> int:
         opt = upscale_options(args.name, checkpoints_dir, args.epoch, flags)
         check_sizes(inputs, opt.scale, args)
         upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels, args.pre_pad,
-                                 args.alpha_upsampler)
+                                 args.alpha_upsampler, args.backend)
     prepare_output(args.output)
     # One upscale.py at a time writes a folder (two would interleave their results).
     with FolderLock(args.output, "upscale.py", "wait for it to end, or choose another -o"):

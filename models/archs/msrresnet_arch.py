@@ -113,6 +113,7 @@ def _validate(opt: Any) -> None:
 
 
 GENERATORS.add("msrresnet", _msrresnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
+               publisher_layout="basicsr",
                context=_context, option_defaults={"init_type": ARCHITECTURE_INIT}, add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
                tiny=Tiny(side=8, options={"n_blocks": 1, "scale": 4}))

@@ -16,6 +16,9 @@ lists architectures by name. All keys are optional:
                 that a block of output pixels depends on (the receptive-field radius; `context_radius` computes
                 it from the layer stages). Tiled inference with this much context around each tile is exact
                 (models/inference/tiles.py); --tile_pad's default derives from it
+  publisher_layout  (upscaling generators) "basicsr": its state_dict keys are BasicSR's, so published files load
+                as they are and exports (models/inference/export.py) open in BasicSR, Real-ESRGAN and spandrel.
+                Absent: the toolkit's own key names, which no other loader knows
   add_options   `(parser, is_train) -> None`: the architecture's own flags. options/ calls it for the chosen
                 --netG and --netD after the model's hook, so --help lists them, and the names it adds are
                 network-shaping options (a resumed run must keep them; see `own_options`)

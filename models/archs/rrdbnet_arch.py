@@ -135,6 +135,7 @@ def _validate(opt: Any) -> None:
 # dense blocks' convolutions scaled kaiming): in 400 steps of the pixel stage on T91 (a 2-block, 32-feature net)
 # it reached 20.6 dB where --init_type normal's N(0, 0.02) reached 13.8 dB.
 GENERATORS.add("rrdbnet", _rrdbnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
+               publisher_layout="basicsr",
                context=_context, option_defaults={"init_type": ARCHITECTURE_INIT}, add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "growth_channels": "growth_channels", "scale": "scale"},
                validate=_validate, tiny=Tiny(side=8, options={"n_blocks": 1, "growth_channels": 4, "scale": 4}))

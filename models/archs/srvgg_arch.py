@@ -81,6 +81,7 @@ def _validate(opt: Any) -> None:
 # padded 580-pixel tile holds 190 MiB (fp32, CPU), and on a 1920x1080 photo the tiles' context costs 1.25x the
 # image's convolutions instead of 1.73x (docs/benchmarks.md).
 GENERATORS.add("srvgg", _srvgg, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
+               publisher_layout="basicsr",
                context=_context, option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 512},
                add_options=_add_options,
                from_options={"n_conv": "n_conv", "scale": "scale"}, validate=_validate,

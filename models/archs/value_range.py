@@ -9,6 +9,7 @@ in the publishers' code. The two maps are exact inverses, so the network inside 
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Tuple
 
 import torch
@@ -49,3 +50,15 @@ def adapt_value_range(net: nn.Module, value_range: str) -> nn.Module:
 def is_unit_range_adapted(net: nn.Module) -> bool:
     """Whether `net` computes on [0, 1] behind `adapt_unit_range`'s hooks."""
     return bool(getattr(net, _ADAPTED, False))
+
+
+def own_range_copy(net: nn.Module) -> nn.Module:
+    """A copy of `net` computing on its own value range: for an adapted network, without the two hooks
+    (export writes the network as published, on [0, 1], not the toolkit's [-1, 1]); else a plain copy."""
+    bare = copy.deepcopy(net)
+    if is_unit_range_adapted(bare):
+        for hooks, hook in ((bare._forward_pre_hooks, _to_unit), (bare._forward_hooks, _from_unit)):
+            for key in [k for k, fn in hooks.items() if fn is hook]:
+                del hooks[key]
+        delattr(bare, _ADAPTED)
+    return bare

@@ -28,6 +28,7 @@ from util.errors import CheckpointError, OptionError
 
 from .. import networks
 from ..training.checkpoints import load_state_dict_file
+from .onnx_backend import BACKENDS, onnxruntime_generator
 from .published_weights import to_toolkit_state_dict
 from .tiles import tile_problem, tile_warnings
 from .upscaler import MAX_OUTPUT_PIXELS, Upscaler, build_generator, interpolate_state_dicts
@@ -129,10 +130,13 @@ def published_file_as_run(name: str, path: str) -> Iterator[str]:
 
 def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int] = None,
                   tile_pad: Optional[int] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS,
-                  pre_pad: int = 0, alpha_upsampler: str = "bicubic") -> Upscaler:
+                  pre_pad: int = 0, alpha_upsampler: str = "bicubic", backend: str = "torch") -> Upscaler:
     """The Upscaler of the model `opt` describes (`options.upscale_options`: name, checkpoints_dir, epoch, the
     network, device and precision), with `denoise`'s blend of its twin (installed when missing), the tiles
-    given (None: the model's test defaults, opt.tile and opt.tile_pad) and the Upscaler's other settings."""
+    given (None: the model's test defaults, opt.tile and opt.tile_pad) and the Upscaler's other settings.
+    `backend` 'onnxruntime': the network runs in onnxruntime, in fp32 (models/inference/onnx_backend.py)."""
+    if backend not in BACKENDS:
+        raise OptionError(f"--backend {backend}: choose one of {', '.join(BACKENDS)}")
     pair = denoise_pair(opt.name, denoise)
     path = weights_path(opt.checkpoints_dir, opt.name, opt.epoch)
     state: Dict[str, torch.Tensor] = load_state_dict_file(path)
@@ -153,7 +157,10 @@ def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int]
     for warning in tile_warnings(opt.netG, networks.generator_kwargs(opt), tile, tile_pad):
         logger.warning("%s", warning)
     net = build_generator(opt, state, source)
-    upscaler = Upscaler(net, opt.scale, opt.device, opt.amp, tile, tile_pad, opt.channels_last, opt.edge_pad,
+    device, amp, channels_last = opt.device, opt.amp, opt.channels_last
+    if backend == "onnxruntime":  # the session places the work itself; tiles stay on the CPU
+        net, device, amp, channels_last = onnxruntime_generator(net, opt, state), torch.device("cpu"), "none", "off"
+    upscaler = Upscaler(net, opt.scale, device, amp, tile, tile_pad, channels_last, opt.edge_pad,
                         max_output_pixels=max_output_pixels, pre_pad=pre_pad, alpha_upsampler=alpha_upsampler)
-    logger.info("%s: %s x%d, %s", opt.name, opt.netG, opt.scale, upscaler.describe())
+    logger.info("%s: %s x%d, %s (%s)", opt.name, opt.netG, opt.scale, upscaler.describe(), backend)
     return upscaler

@@ -94,6 +94,17 @@ def published_state(loaded: object, netG: str, source: str) -> Mapping[str, Any]
     return state
 
 
+def to_publisher_state_dict(state: Mapping[str, torch.Tensor], netG: str
+                             ) -> Tuple["OrderedDict[str, torch.Tensor]", str]:
+    """The toolkit's state_dict of generator `netG` in its publisher's key layout, and that layout's name
+    (SR_KEY_LAYOUTS; 'toolkit' for a generator without a publisher's layout, keys unchanged): the inverse of
+    `to_toolkit_state_dict`. The registration's `publisher_layout` is the one table for both directions:
+    'basicsr' generators keep BasicSR's key names in the toolkit (installing only unwraps and checks them), so
+    their keys go back unchanged and a published file round-trips key for key."""
+    layout = networks.GENERATORS.meta(netG).get("publisher_layout", "toolkit")
+    return OrderedDict((key, value) for key, value in state.items()), layout
+
+
 def _options_namespace(entry: SRModelEntry) -> argparse.Namespace:
     """The options the entry's network is built from: the architecture's own defaults, then the entry's."""
     parser = argparse.ArgumentParser(add_help=False)
