@@ -33,6 +33,11 @@ class CheckpointError(ToolkitError):
     """A checkpoint file is missing, unreadable or does not fit the network."""
 
 
+class ExportError(ToolkitError):
+    """A network cannot be exported (scripts/export.py, --backend onnxruntime), or its export does not compute what
+    the network does, or the package that exports it is missing. The message says which."""
+
+
 class FolderBusyError(ToolkitError):
     """Another process is writing the output folder (a run of the same --name, a second install of one model).
     The message names the folder and the holder's PID (util/locks.py)."""

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from util.errors import ToolkitError
+from util.errors import ExportError
 from util.fileio import atomic_write, atomic_write_text
 
 from ..archs.registry import GENERATORS
@@ -42,10 +42,6 @@ FP32_TOLERANCE = 1e-4
 # fp16 keeps 11 bits of mantissa: half a level of 8 bits (1/510) is what the check asks of an --fp16 file.
 FP16_TOLERANCE = 1 / 510
 VALUE_RANGES = {"unit": "[0, 1]", "toolkit": "[-1, 1]"}
-
-
-class ExportError(ToolkitError):
-    """The network cannot be exported, or its export does not compute what the network does."""
 
 
 def import_onnx() -> Tuple[Any, Any]:
@@ -171,7 +167,7 @@ def export_safetensors(net: nn.Module, path: str, metadata: Mapping[str, str]) -
         raise ExportError("--format safetensors needs the safetensors package, which is not installed: pip install "
                           "-e '.[safetensors]' (or pip install safetensors)") from None
 
-    state, layout = to_publisher_state_dict(own_range_copy(net).state_dict(), metadata["netG"])
+    state, layout = to_publisher_state_dict(net.state_dict(), metadata["netG"])  # the hooks hold no state
     if layout == "toolkit":
         logger.warning("%s has no publisher's layout: %s keeps the toolkit's key names, which other loaders "
                        "(spandrel, chaiNNer) do not know", metadata["netG"], path)

@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from models import networks
 from models.archs import registration
 from models.inference import Upscaler
-from models.inference.export import (ExportError, export_onnx, export_safetensors, import_onnx, ort_session,
-                                     value_range)
+from models.inference.export import export_onnx, export_safetensors, import_onnx, ort_session, value_range
 from models.inference.onnx_backend import OnnxGenerator, weights_key
 from models.inference.tiles import default_tile_pad, fixed_window_spans
+from util.errors import ExportError
 from util.images import SRImage
 
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed: pip install -e '.[onnx]'")
