@@ -132,8 +132,7 @@ def export_onnx(net: nn.Module, path: str, metadata: Mapping[str, str], opset: O
     onnx, _ = import_onnx()
     dtype = torch.float16 if fp16 else torch.float32
     bare = own_range_copy(net).cpu().float().eval()
-    meta = {**metadata, "dtype": "float16" if fp16 else "float32", "exporter": f"torch {torch.__version__} dynamo",
-            "input_alignment": str(getattr(bare, "unshuffle", 1))}  # rrdbnet x2 / x1 group pixels from the origin
+    meta = {**metadata, "dtype": "float16" if fp16 else "float32", "exporter": f"torch {torch.__version__} dynamo"}
     proto = _onnx_proto(copy.deepcopy(bare).half() if fp16 else bare, dtype, opset, meta)
     meta["opset"] = str(next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")))
     tolerance = FP16_TOLERANCE if fp16 else FP32_TOLERANCE

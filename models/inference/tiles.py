@@ -14,12 +14,6 @@ price of exactness is the overlap: a tile of T pixels with P of context computes
 T^2 kept (192 with 40: twice the convolution work); larger tiles lower it at the cost of memory. On the host, the
 output is what bounds memory: `super_resolve` keeps it as integer levels of the input's bit depth, rounded
 piece by piece, so a 2000x1500 photo x4 takes 144 MB (8 bit) beside the tile's activations, not 576 MB.
-
-A network whose `fixed_tile_shape` is set (to its pixel-unshuffle factor, else 1: onnxruntime's,
-models/inference/onnx_backend.py, whose memory arena keeps the peak of every shape it sees) gets every tile of an
-image in one window shape, tile + 2 * tile_pad (at most the image's side): the windows of edge tiles are widened
-inward, over more real context, never past the image, so the result is the same up to rounding (exactly the same
-where tile_pad is the network's radius).
 """
 from __future__ import annotations
 
@@ -91,18 +85,6 @@ def tile_spans(length: int, tile: int, tile_pad: int) -> Iterator[Tuple[Span, Sp
         yield (start, end), (max(start - tile_pad, 0), min(end + tile_pad, length))
 
 
-def fixed_window_spans(length: int, tile: int, tile_pad: int, align: int = 1) -> Iterator[Tuple[Span, Span]]:
-    """As `tile_spans`, but every window is min(tile + 2 * tile_pad, length) long: one that the image's border
-    clips is moved inward instead, so it still holds the tile and its context (more of it, never less). Windows
-    start on multiples of `align` (a network's pixel-unshuffle, which groups pixels from the image's origin);
-    one that the far border clips is then up to align - 1 longer."""
-    size = min(tile + 2 * tile_pad, length)
-    for (start, end), (lo, hi) in tile_spans(length, tile, tile_pad):
-        first = min(lo, length - size)
-        first -= first % align
-        yield (start, end), (first, max(first + size, hi))
-
-
 @torch.no_grad()
 def upscale_tiled(
     net: nn.Module,
@@ -129,14 +111,9 @@ def upscale_tiled(
     n, _, h, w = lr.shape
     if tile == 0 or (h <= tile and w <= tile):
         return finish(net(lr.to(device)).float().cpu())
-    align = getattr(net, "fixed_tile_shape", 0)  # 0: tiles clipped at the borders; else windows of one shape
-
-    def spans(length: int) -> Iterator[Tuple[Span, Span]]:
-        return fixed_window_spans(length, tile, tile_pad, align) if align else tile_spans(length, tile, tile_pad)
-
     out = None
-    for (y0, y1), (py0, py1) in spans(h):
-        for (x0, x1), (px0, px1) in spans(w):
+    for (y0, y1), (py0, py1) in tile_spans(h, tile, tile_pad):
+        for (x0, x1), (px0, px1) in tile_spans(w, tile, tile_pad):
             result = net(lr[:, :, py0:py1, px0:px1].to(device))  # (N, C_out, (py1-py0)*s, (px1-px0)*s)
             oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
             piece = finish(result[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale].float().cpu())

@@ -19,7 +19,7 @@ from models.archs import registration
 from models.inference import Upscaler
 from models.inference.export import export_onnx, export_safetensors, import_onnx, ort_session, value_range
 from models.inference.onnx_backend import OnnxGenerator, weights_key
-from models.inference.tiles import default_tile_pad, fixed_window_spans
+from models.inference.tiles import default_tile_pad
 from util.errors import ExportError
 from util.images import SRImage
 
@@ -119,15 +119,6 @@ def test_a_missing_package_is_one_line_with_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
     with pytest.raises(ExportError, match=r"onnxruntime package, which is not installed: pip install -e '\.\[onnx\]'"):
         import_onnx()
-
-
-@pytest.mark.parametrize("length, tile, pad, align", [(50, 8, 5, 1), (13, 8, 5, 1), (47, 10, 3, 2), (9, 8, 40, 1)])
-def test_fixed_windows_have_one_shape_and_hold_each_tile_with_its_context(length, tile, pad, align):
-    sizes = set()
-    for (start, end), (lo, hi) in fixed_window_spans(length, tile, pad, align):
-        assert 0 <= lo <= max(start - pad, 0) and min(end + pad, length) <= hi <= length and lo % align == 0
-        sizes.add(hi - lo)
-    assert min(sizes) == min(tile + 2 * pad, length) and max(sizes) - min(sizes) < align
 
 
 @pytest.mark.parametrize("name", UPSCALING)
