@@ -18,7 +18,7 @@ from models import networks
 from models.archs import registration
 from models.inference import Upscaler
 from models.inference.export import export_onnx, export_safetensors, import_onnx, ort_session, value_range
-from models.inference.onnx_backend import OnnxGenerator, weights_key
+from models.inference.onnx_backend import OnnxGenerator, onnx_threads, weights_key
 from models.inference.tiles import default_tile_pad
 from util.errors import ExportError
 from util.images import SRImage
@@ -167,3 +167,9 @@ def test_spandrel_opens_the_safetensors_export(tmp_path, name):
         expected = (net(x * 2 - 1) + 1) / 2
         got = descriptor.model.eval()(x)
     assert (got - expected).abs().max() < 1e-5
+
+
+def test_threads_follow_num_threads_up_to_the_cpu_count(exported):
+    _, path = exported["srvgg"]
+    assert onnx_threads(0) == 0 and onnx_threads(1) == 1 and onnx_threads(10_000) == os.cpu_count()
+    assert OnnxGenerator(str(path), threads=1).session.get_session_options().intra_op_num_threads == 1
