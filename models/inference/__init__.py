@@ -6,7 +6,9 @@ scripts/upscale.py, sr_side_by_side.py, and next the service, export and video).
     upscaler           `Upscaler`, the reusable inference object (precision, tiles, outscale), weight
                        interpolation (--denoise), building a saved run's generator, output sizes
     loading            a model by name: install a zoo model, `load_upscaler(opt)` from `options.upscale_options`
-    published_weights  publishers' files (BasicSR, Real-ESRGAN, ESRGAN) into the toolkit's layout
+    published_weights  publishers' files (BasicSR, Real-ESRGAN, ESRGAN) into the toolkit's layout, and back
+    export             a generator as ONNX (checked against PyTorch) or safetensors in its publisher's layout
+    onnx_backend       --backend onnxruntime: an exported generator behind the interface the tiles code calls
 
 A front is two calls: `opt = options.upscale_options(name, ...)`, then `load_upscaler(opt, ...)(image)`.
 """
