@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -17,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from util.errors import DataError
 from util.images import peek_bytes
 
 from .config import MIN_INPUT_SIDE, ServeConfig
@@ -180,7 +182,13 @@ def check_header(data: bytes, config: ServeConfig) -> Tuple[Tuple[int, int], str
     we read, 413 over --max_input_pixels, 422 for an animated image or one under MIN_INPUT_SIDE pixels a side."""
     if not data:
         raise ApiError(415, "not_an_image", "the upload is empty (0 bytes)")
-    header = peek_bytes(data)
+    try:
+        header = peek_bytes(data)
+    except DataError as e:  # over twice PIL's limit: PIL refuses to give the size, only the pixels
+        found = re.search(r"\((\d+) pixels", str(e))
+        pixels = f"{int(found.group(1)):,}" if found else "too many"
+        raise ApiError(413, "too_many_pixels", f"the image has {pixels} pixels, over the limit of "
+                                               f"{config.max_input_pixels:,} pixels") from None
     if header is None:
         raise ApiError(415, "not_an_image", f"not an image format this service reads (it starts with {data[:8]!r})")
     (w, h), frames, fmt = header

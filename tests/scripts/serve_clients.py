@@ -17,11 +17,12 @@ from PIL import Image
 from helpers import ROOT
 
 
-def serving_package() -> Iterator[ModuleType]:
-    """scripts/serving (scripts/ is not a package: its folder joins sys.path while the tests run)."""
+def serving_module(name: str = "serving") -> ModuleType:
+    """scripts/serving or one of its modules, imported (scripts/ is not a package: its folder joins sys.path
+    while it is imported)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(ROOT / "scripts"))
-        yield importlib.import_module("serving")
+        return importlib.import_module(name)
 
 
 def client(serving: ModuleType, checkpoints: Path, names: Sequence[str], **limits: Any) -> Iterator[TestClient]:

@@ -186,23 +186,34 @@ def peek_image(path: str) -> Optional[Tuple[Tuple[int, int], int]]:
     that an animated file contributes its first frame only."""
     if file_problem(path) is not None:
         return None
-    header = _peek(path)
+    try:
+        header = _peek(path)
+    except Image.DecompressionBombError:
+        return None
     return None if header is None else header[:2]
 
 
-def peek_bytes(data: bytes) -> Optional[Tuple[Tuple[int, int], int, str]]:
+def peek_bytes(data: bytes, name: str = "upload") -> Optional[Tuple[Tuple[int, int], int, str]]:
     """`peek_image` of a file's bytes (an upload): its upright (W, H), frames and PIL's format name ('PNG',
-    'JPEG', ...) from the header, or None."""
-    return _peek(io.BytesIO(data))
+    'JPEG', ...) from the header, or None for what is not an image. A header over twice PIL's pixel limit, which
+    PIL refuses before giving its size, raises read_error's DataError for `name` ("image is too large (N
+    pixels ...)"), so a service can answer "too many pixels" rather than "not an image"."""
+    try:
+        return _peek(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise read_error(name, e) from e
 
 
 def _peek(source: Union[str, IO[bytes]]) -> Optional[Tuple[Tuple[int, int], int, str]]:
+    """The header's facts; None for what PIL cannot read, but a DecompressionBombError propagates."""
     try:
         with Image.open(source) as img:
             w, h = img.size
             if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF Orientation: transposed or rotated by 90 degrees
                 w, h = h, w
             return (w, h), int(getattr(img, "n_frames", 1)), str(img.format)
+    except Image.DecompressionBombError:
+        raise
     except READ_ERRORS:
         return None
 
