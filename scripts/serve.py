@@ -23,7 +23,7 @@ import uvicorn
 
 from models.inference import MAX_OUTPUT_PIXELS, model_name, tile_problem
 from serving import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_UPLOAD_MB, ServeConfig, model_options
-from serving.worker import SPEC_ENV, spec_json
+from serving.worker import SPEC_ENV, exit_cleanly_on_stop, spec_json
 from util.cli import run_cli
 from util.errors import OptionError
 
@@ -31,6 +31,9 @@ logger = logging.getLogger("serve")
 
 DEFAULT_MODEL = "gan-translate-x4"
 KEY_ENV = "GAN_TRANSLATE_API_KEY"
+# How long a --workers process may take to start answering its parent's health pings: importing torch on a busy
+# 2-core machine takes longer than uvicorn's default 5 s, after which the parent kills the worker and starts another.
+WORKER_START_S = 120
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,9 +128,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger.info("serving %s on http://%s:%d (bound to %s: %s), %d worker(s) of %d thread(s), %d slot(s) and a "
                 "queue of %d each%s", ", ".join(names), args.host, args.port, args.host, where, args.workers,
                 args.threads_per_worker, args.slots, args.queue, ", API key required" if args.api_key else "")
+    exit_cleanly_on_stop()
     uvicorn.run("serving.worker:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_config=None, access_log=False, timeout_graceful_shutdown=int(args.timeout_s) + 1,
-                server_header=False)
+                server_header=False, timeout_worker_healthcheck=WORKER_START_S)
     logger.info("stopped")
     return 0
 
