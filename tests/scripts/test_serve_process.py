@@ -116,7 +116,7 @@ def serve_script():
 
 @pytest.mark.parametrize("argv, message", [
     (["--queue", "-1"], "--queue: must be >= 0, got -1"),
-    (["--max_upload_mb", "0"], "--max_upload_mb: must be > 0, got 0"),
+    (["--max_upload_mb", "0"], "--max_upload_mb: must be a positive number"),
     (["--workers", "3", "--num_threads", "2"], "cannot give each of --workers 3 a thread"),
     (["--tile", "3"], "--tile"),
     (["--api_key", " "], "--api_key is empty"),
