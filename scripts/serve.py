@@ -19,13 +19,21 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-import uvicorn
-
 from models.inference import MAX_OUTPUT_PIXELS, model_name, tile_problem
-from serving import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_UPLOAD_MB, ServeConfig, model_options
-from serving.worker import SPEC_ENV, exit_cleanly_on_stop, spec_json
 from util.cli import OptionParser, at_least, positive_number, run_cli
 from util.errors import OptionError
+
+# The optional extra (setup.py's `serve`): without it, one line that says how to install it, exit code 2.
+SERVE_EXTRA = ("fastapi", "starlette", "uvicorn", "python_multipart", "prometheus_client")
+try:
+    import uvicorn
+    from serving import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_UPLOAD_MB, ServeConfig, model_options
+    from serving.worker import SPEC_ENV, exit_cleanly_on_stop, spec_json
+except ImportError as e:
+    if (e.name or "").split(".")[0] not in SERVE_EXTRA:
+        raise
+    print(f"error: serve.py needs {e.name}: pip install -e '.[serve]'", file=sys.stderr)
+    sys.exit(2)
 
 logger = logging.getLogger("serve")
 

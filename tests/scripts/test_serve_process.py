@@ -136,3 +136,11 @@ def test_offline_zoo_model_says_how_to_install_it(serve_script, forbid_network, 
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "python scripts/download.py model sr realesrgan-x4plus --from-file PATH" in err
+
+
+def test_without_the_serve_extra_one_line_says_how_to_install_it() -> None:
+    hide = ("import runpy, sys; sys.modules['fastapi'] = None; sys.path.insert(0, 'scripts'); "
+            "sys.argv = ['serve.py']; runpy.run_path('scripts/serve.py', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "error: serve.py needs fastapi: pip install -e '.[serve]'\n"
