@@ -144,3 +144,16 @@ def test_without_the_serve_extra_one_line_says_how_to_install_it() -> None:
     done = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr == "error: serve.py needs fastapi: pip install -e '.[serve]'\n"
+
+
+def test_serve_hostile_script_gets_every_expected_status(runs, capsys) -> None:
+    """scripts/serve_hostile.py against a real server: exit 0 (each upload got the corpus's status), a row each."""
+    from util.cli import run_cli
+    checkpoints, _ = runs
+    corpus = serving_module("serving.hostile").hostile_corpus(1)  # imported first: the script imports it
+    hostile_script = load_script("scripts/serve_hostile.py")
+    with server(checkpoints, "--max_upload_mb", "0.2") as (proc, url, lines):
+        code = run_cli(hostile_script.main, ["--url", url])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert code == 0 and len(rows) == len(corpus) + 1  # the header and a row each
+    assert "| upload one byte over the limit | 413 | upload_too_large |" in "\n".join(rows)
