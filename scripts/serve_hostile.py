@@ -1,5 +1,6 @@
 """Send the hostile-upload corpus (scripts/serving/hostile.py) to a running service and print, per upload, the
-status, error code and time taken, and whether /healthz answered after it: docs/serving.md's table.
+status, error code and time taken, and how fast /healthz answered after it, then a client sending a byte a
+second (it takes the service's --timeout_s): docs/serving.md's table.
 
     python scripts/serve.py &                         # then
     python scripts/serve_hostile.py --url http://127.0.0.1:8000
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import socket
 import sys
 import time
 import urllib.parse
@@ -45,6 +47,27 @@ def post(url: str, body: bytes, content_type: str, key: Optional[str]) -> Tuple[
     return answer.status, "" if answer.status == 200 else json.loads(data or b"{}").get("error", "")
 
 
+def slow_client(url: str) -> Tuple[int, str]:
+    """(status, error code) for a client that declares 1000 bytes and sends a byte a second: the service must
+    cut it off at its time limit (408) rather than hold a connection open for 1000 seconds."""
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=1) as sock:
+        sock.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: service\r\nContent-Type: image/png\r\n"
+                     b"Content-Length: 1000\r\n\r\n")
+        answer = b""
+        for _ in range(1000):
+            with contextlib.suppress(OSError):
+                sock.sendall(b"\0")
+            with contextlib.suppress(socket.timeout):
+                chunk = sock.recv(65536)
+                answer += chunk
+                if not chunk or b"\r\n\r\n" in answer:
+                    break
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
+    return status, json.loads(body or b"{}").get("error", "") if body.startswith(b"{") else ""
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = OptionParser(prog="serve_hostile.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the service (default: %(default)s)")
@@ -69,6 +92,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         wrong += status != case.status or error != case.error or not healthy
         print(f"| {case.name} | {status} | {error or '-'} | {expected} | {took:.0f} | "
               f"{health_ms:.0f}{'' if healthy else ' FAILED'} |")
+    start = time.monotonic()
+    status, error = slow_client(url)
+    wrong += (status, error) != (408, "upload_timeout")
+    print(f"| a byte a second (declares 1000 bytes) | {status} | {error or '-'} | 408 upload_timeout | "
+          f"{(time.monotonic() - start) * 1000:.0f} | - |")
     return 1 if wrong else 0
 
 

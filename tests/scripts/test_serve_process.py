@@ -152,8 +152,9 @@ def test_serve_hostile_script_gets_every_expected_status(runs, capsys) -> None:
     checkpoints, _ = runs
     corpus = serving_module("serving.hostile").hostile_corpus(1)  # imported first: the script imports it
     hostile_script = load_script("scripts/serve_hostile.py")
-    with server(checkpoints, "--max_upload_mb", "0.2") as (proc, url, lines):
+    with server(checkpoints, "--max_upload_mb", "0.2", "--timeout_s", "2") as (proc, url, lines):
         code = run_cli(hostile_script.main, ["--url", url])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
-    assert code == 0 and len(rows) == len(corpus) + 1  # the header and a row each
+    assert code == 0 and len(rows) == len(corpus) + 2  # the header, a row each and the slow client's
     assert "| upload one byte over the limit | 413 | upload_too_large |" in "\n".join(rows)
+    assert rows[-1].startswith("| a byte a second (declares 1000 bytes) | 408 | upload_timeout |")
