@@ -29,8 +29,9 @@ def server(checkpoints: Path, *flags: str) -> Iterator[Tuple[subprocess.Popen, s
     """serve.py serving tiny_srvgg on a free port, once /readyz says 200: the process, its URL, its output lines
     (filled as they come)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"), "-n", "tiny_srvgg", "--checkpoints_dir",
-                             str(checkpoints), "--gpu_ids", "-1", "--fp32", "--port", str(port), *flags],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"), "-n", "tiny_srvgg",
+                             "--checkpoints_dir", str(checkpoints), "--gpu_ids", "-1", "--fp32", "--port", str(port),
+                             *flags],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: List[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
@@ -79,7 +80,8 @@ def test_a_byte_a_second_is_cut_at_the_time_limit(runs) -> None:
     with server(checkpoints, "--timeout_s", "2") as (proc, url, lines):
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
-            slow.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n")
+            slow.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
             start = time.monotonic()
             slow.settimeout(1)
             answer = b""
