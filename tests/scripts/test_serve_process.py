@@ -75,6 +75,32 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(runs) -> None:
     assert int(access[0].split()[3]) == len(answer.result().content)
 
 
+def test_a_client_gone_while_queued_is_never_computed(runs) -> None:
+    checkpoints, _ = runs
+    with server(checkpoints) as (proc, url, lines):
+        port = int(url.rsplit(":", 1)[1])
+        with ThreadPoolExecutor(1) as pool:
+            busy = pool.submit(httpx.post, f"{url}/v1/upscale", content=image_bytes(600, 600),
+                               headers={"content-type": "image/png"}, timeout=120)
+            end = time.monotonic() + 60
+            while "serve_busy_slots 1.0" not in httpx.get(f"{url}/metrics").text:
+                assert time.monotonic() < end and not busy.done()
+                time.sleep(0.02)
+            body = image_bytes(seed=5)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as leaving:
+                leaving.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                                b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                while "serve_queue_length 1.0" not in httpx.get(f"{url}/metrics").text:
+                    assert time.monotonic() < end
+                    time.sleep(0.02)
+            assert busy.result().status_code == 200
+        while not any(" 499 " in line for line in lines):
+            assert time.monotonic() < end, "".join(lines)
+            time.sleep(0.05)
+    assert sum(line.startswith("POST /v1/upscale 200 ") for line in lines) == 1  # the one that stayed
+    assert any("client left while its request waited: dropped" in line for line in lines)
+
+
 def test_a_byte_a_second_is_cut_at_the_time_limit(runs) -> None:
     checkpoints, _ = runs
     with server(checkpoints, "--timeout_s", "2") as (proc, url, lines):
