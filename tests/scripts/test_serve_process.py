@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
@@ -54,16 +54,22 @@ def server(checkpoints: Path, *flags: str) -> Iterator[Tuple[subprocess.Popen, s
         reader.join(10)
 
 
+def computing(pool: ThreadPoolExecutor, url: str) -> Future:
+    """A 600x600 image sent (x4 takes a second or more), once the service computes it: its future answer."""
+    answer = pool.submit(httpx.post, f"{url}/v1/upscale", content=image_bytes(600, 600),
+                         headers={"content-type": "image/png"}, timeout=120)
+    end = time.monotonic() + 60
+    while "serve_busy_slots 1.0" not in httpx.get(f"{url}/metrics").text:
+        assert time.monotonic() < end and not answer.done()
+        time.sleep(0.02)
+    return answer
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(runs) -> None:
     checkpoints, _ = runs
     with server(checkpoints) as (proc, url, lines):
         with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(httpx.post, f"{url}/v1/upscale", content=image_bytes(600, 600),
-                                 headers={"content-type": "image/png"}, timeout=120)
-            end = time.monotonic() + 60
-            while "serve_busy_slots 1.0" not in httpx.get(f"{url}/metrics").text:
-                assert time.monotonic() < end and not answer.done()
-                time.sleep(0.02)
+            answer = computing(pool, url)
             proc.send_signal(signal.SIGTERM)
             assert answer.result().status_code == 200
             assert answer.result().headers["x-output-size"] == "2400x2400"
@@ -80,12 +86,8 @@ def test_a_client_gone_while_queued_is_never_computed(runs) -> None:
     with server(checkpoints) as (proc, url, lines):
         port = int(url.rsplit(":", 1)[1])
         with ThreadPoolExecutor(1) as pool:
-            busy = pool.submit(httpx.post, f"{url}/v1/upscale", content=image_bytes(600, 600),
-                               headers={"content-type": "image/png"}, timeout=120)
+            busy = computing(pool, url)
             end = time.monotonic() + 60
-            while "serve_busy_slots 1.0" not in httpx.get(f"{url}/metrics").text:
-                assert time.monotonic() < end and not busy.done()
-                time.sleep(0.02)
             body = image_bytes(seed=5)
             with socket.create_connection(("127.0.0.1", port), timeout=30) as leaving:
                 leaving.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
