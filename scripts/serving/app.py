@@ -15,7 +15,6 @@ import time
 from typing import Any, AsyncIterator, Callable, Dict, Optional
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -72,8 +71,9 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
         task.cancel()
         slots.shutdown()  # the computations in progress end before the process does
 
-    app = FastAPI(title="gan-translate super-resolution", version="1", lifespan=lifespan,
-                  summary="Upscale images with the toolkit's super-resolution models")
+    # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN, and the service works offline.
+    app = FastAPI(title="gan-translate super-resolution", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, summary="Upscale images with the toolkit's super-resolution models")
     app.state.metrics = metrics
     app.state.slots = slots
 
@@ -86,10 +86,6 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
         return error_response(e.status_code, code, str(e.detail), dict(e.headers or {}))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
-        return error_response(400, "bad_field", str(e.errors()[:1]))
 
     def models() -> Dict[str, ServedModel]:
         if state["models"] is None:
