@@ -120,7 +120,7 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
         if name not in served:
             raise ApiError(400, "bad_field", f"model {name[:60]!r} is not served; served: {', '.join(served)}")
         model = served[name]
-        outscale = parse_number(upload.fields, "outscale", 0.0)
+        outscale = parse_number(upload.fields, "outscale", 0.0, above_low=True)
         denoise = parse_number(upload.fields, "denoise", 0.0, 1.0)
         fmt = parse_format(upload.fields)
         if denoise is not None and model.denoise is None:
@@ -132,7 +132,6 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
             status, code = (413, "output_too_large") if "limit" in str(e) else (400, "bad_field")
             raise ApiError(status, code, str(e)) from None
         metrics.input_megapixels.observe(size[0] * size[1] / 1e6)
-        request.state.model = name
         try:
             result = await slots.run(lambda: model.upscale(upload.data, image_format, outscale, fmt, denoise),
                                      request.is_disconnected, deadline)
