@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
+    p.add_argument("--num_threads", type=_count(1), default=None,
+                   help="torch's CPU threads per process (default: every core for one process; under torchrun "
+                        "each process its share, the cores // the processes on the machine)")
     p.add_argument("--overwrite", action="store_true",
                    help="upscale every input again; by default a result already in -o is kept, so a rerun after "
                         "a crash does only what is missing")
@@ -290,7 +293,7 @@ def upscale_all(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         prepare_output(args.output)
         with FolderLock(args.output, "upscale.py", BUSY_ADVICE) as owner:
             return launcher.relaunch(os.path.abspath(__file__), argv, len(gpu_ids), **owner.for_children())
-    sharding.share_threads(world)
+    sharding.share_threads(world, args.num_threads)
     flags = ["--gpu_ids", ",".join(map(str, rank_gpu_ids(gpu_ids, world))) or "-1"] + (["--amp", "none"]
                                                                                         if args.fp32 else [])
     with sharding.process_group(world), contextlib.ExitStack() as owned:
@@ -313,8 +316,8 @@ def upscale_all(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
             failed, stopped = [], e
         results = sharding.gather((len(mine) - len(failed) if stopped is None else None, failed,
                                    None if stopped is None else str(stopped)))
-    if stopped is not None and not world.is_main:
-        raise stopped  # its own line; rank 0's summary names it too
+    if stopped is not None and not (world.is_main and world.distributed):
+        raise stopped  # its own line (rank 0's summary names another rank's too)
     return summary(args, world, results, work["total"], work["kept"])
 
 

@@ -18,7 +18,7 @@ util/launcher.py). Rank 0 decides and the others follow, through a few small col
   final exchange (`gather`), so no rank waits for it; a rank that dies (killed, out of memory) closes its
   sockets and gloo raises in the others instead of waiting; one that hangs is given up after util/distributed's
   timeout (30 minutes), which also bounds how long rank 0 waits for the last rank to finish its share.
-* Threads: each rank takes its node's cores divided by the ranks on the node (`share_threads`).
+* Threads: each rank takes its node's cores divided by the ranks on the node (`share_threads`), unless told.
 """
 from __future__ import annotations
 
@@ -57,11 +57,16 @@ def cpu_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def share_threads(world: World) -> int:
-    """Give this rank its share of the node's cores for torch's intra-op threads: cores // ranks on the node
-    (at least 1). torchrun and util/launcher set OMP_NUM_THREADS=1 for N > 1 processes, which leaves cores idle
-    when there are more cores than ranks. One process keeps torch's default. Returns the thread count."""
-    if world.distributed:
+def share_threads(world: World, threads: Optional[int] = None) -> int:
+    """Set torch's intra-op threads: `threads` when given, else, for one of several processes, this rank's
+    share of the node's cores, cores // ranks on the node (at least 1): torchrun and util/launcher set
+    OMP_NUM_THREADS=1 for N > 1 processes, which leaves cores idle when there are more cores than ranks. One
+    process keeps torch's default (every core). Returns the thread count. The thread count can change fp32
+    results in the last bit (oneDNN sums a convolution in another order), so runs to compare byte for byte
+    take the same `threads`."""
+    if threads:
+        torch.set_num_threads(threads)
+    elif world.distributed:
         torch.set_num_threads(max(1, cpu_cores() // world.local_size))
     return torch.get_num_threads()
 

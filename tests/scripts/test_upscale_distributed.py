@@ -4,7 +4,8 @@ on loopback, and `--gpu_ids 0,1` starting its own processes.
 The claims: every input is upscaled by exactly one rank, and the union of the ranks' results equals a single
 process's byte for byte; a rerun keeps what is there and does only what is missing (a temporary file left by a
 killed write does not count); rank 0 owns -o (a run already writing it refuses the whole job) and prints the one
-summary.
+summary. Every process computes with one thread (--num_threads 1): oneDNN's fp32 sums depend on the thread
+count in the last bit, so byte equality needs equal counts.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def _env() -> Dict[str, str]:
 
 def _upscale_args(photos: Path, out: Path, checkpoints: Path) -> List[str]:
     return ["scripts/upscale.py", "-i", str(photos), "-o", str(out), "-n", "tiny_srvgg", "--checkpoints_dir",
-            str(checkpoints), "--verbose", *CPU]
+            str(checkpoints), "--verbose", "--num_threads", "1", *CPU]
 
 
 def _torchrun(launch: List[str], args: List[str]) -> subprocess.Popen:
@@ -74,7 +75,7 @@ def single(runs, photos, tmp_path_factory, script, one_torch_thread) -> Dict[str
     checkpoints, _ = runs
     out = tmp_path_factory.mktemp("single") / "out"
     assert run_cli(script.main, ["-i", str(photos), "-o", str(out), "-n", "tiny_srvgg", "--checkpoints_dir",
-                                 str(checkpoints), *CPU]) == 0
+                                 str(checkpoints), "--num_threads", "1", *CPU]) == 0
     return _files(out)
 
 
@@ -123,6 +124,24 @@ def test_two_nodes_on_loopback_split_the_folder(runs, photos, single, tmp_path) 
     assert "8 of 8 images upscaled" in outputs[0] and "images upscaled" not in outputs[1]
 
 
+def test_an_unreadable_photo_on_any_rank_is_named_in_rank_0_s_one_summary(runs, photos, tmp_path) -> None:
+    checkpoints, _ = runs
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in photos.iterdir():
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    (folder / "broken.png").write_bytes(b"")  # 0 pixels: the split gives it to the rank with the least work
+    proc = _torchrun(["--standalone", "--nproc_per_node", "2"], _upscale_args(folder, tmp_path / "out", checkpoints))
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode != 0
+    assert len(_done_by(output)) == 8 and "8 of 9 images upscaled" in output
+    summary = [line for line in output.splitlines() if "inputs could not be read" in line]
+    assert len(summary) == 1 and summary[0].startswith("[default0]:error: 1 of 9 inputs") \
+        and summary[0].endswith("broken.png")
+    assert output.count("broken.png: the file is empty") == 1  # named by the rank that met it
+    assert len(re.findall(r"exitcode\s*: 2", output)) == 2  # both ranks end with the same code
+
+
 def test_a_run_already_writing_the_folder_refuses_every_rank(runs, photos, tmp_path) -> None:
     checkpoints, _ = runs
     out = tmp_path / "out"
@@ -159,7 +178,7 @@ def test_gpu_ids_start_one_process_each_under_the_launcher_s_lock(runs, photos, 
     for key, value in _env().items():
         monkeypatch.setenv(key, value)
     argv = ["-i", str(photos), "-o", str(out), "-n", "tiny_srvgg", "--checkpoints_dir", str(checkpoints),
-            "--fp32", "-g", "0,1"]
+            "--fp32", "--num_threads", "1", "-g", "0,1"]
     assert run_cli(script.main, argv) == 0
     assert started == [("upscale.py", 2, ["IMAGE_TOOLKIT_HELD_LOCK"])]  # the launcher's lock, passed down
     assert "8 of 8 images upscaled" in capfd.readouterr().out and _files(out) == single

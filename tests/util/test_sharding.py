@@ -45,6 +45,7 @@ def test_each_rank_takes_its_share_of_the_cores(monkeypatch) -> None:
     try:
         assert sharding.share_threads(World(rank=3, local_rank=1, size=4, local_size=2)) == 8
         assert sharding.share_threads(World(rank=5, local_rank=5, size=6, local_size=32)) == 1
+        assert sharding.share_threads(World(rank=3, local_rank=1, size=4, local_size=2), threads=5) == 5  # told
         torch.set_num_threads(3)
         assert sharding.share_threads(World()) == 3  # one process: left as it is
     finally:
