@@ -22,7 +22,12 @@ Precision: test.py's `--amp auto`, bf16 where the CPU (AVX512-BF16, AMX) or GPU 
 computes it natively, since SRGAN's bf16 outputs score within 0.01 dB of fp32's (docs/benchmarks.md); fp32
 elsewhere and with --fp32. Errors in the options: one line, exit code 2, before anything runs. An image that
 cannot be read is named, skipped and counted; the others are written (each file atomically, so an interrupted
-run leaves only whole files) and the exit code is 2 at the end.
+run leaves only whole files) and the exit code is 2 at the end. A result already in -o is kept (--overwrite
+redoes it), so a rerun after a crash does only what is missing.
+
+Many processes: `torchrun --nproc_per_node N [--nnodes M ...] scripts/upscale.py ...`, or `--gpu_ids 0,1`,
+which starts one process per GPU itself (util/launcher.py). Rank 0 owns -o (its FolderLock; the others write
+under it), splits the missing results between the ranks and prints the one summary (util/sharding.py).
 """
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ import contextlib
 import logging
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
@@ -40,17 +45,20 @@ from models.inference import (DEFAULT_DENOISE, MAX_OUTPUT_PIXELS, Upscaler, defa
 from models.inference.loading import published_file_as_run
 from models.inference.resolve import ALPHA_UPSAMPLERS
 from options import upscale_options
-from util import download
+from util import distributed, download, launcher, sharding
 from util.cli import OptionParser, at_least, positive_number, run_cli
-from util.errors import DataError, OptionError, StorageError
+from util.device import available_gpu_ids, parse_gpu_ids, rank_gpu_ids
+from util.errors import DataError, OptionError, StorageError, ToolkitError
 from util.fileio import file_problem, remove_stale_temp_files, write_failure
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
-from util.images.folders import list_inputs, plan_outputs
+from util.images.folders import existing_result, list_inputs, plan_outputs
 from util.images.reading import peek_image
 from util.images.outputs import DEFAULT_QUALITY
 from util.locks import FolderLock
 
 logger = logging.getLogger("upscale")
+
+BUSY_ADVICE = "wait for it to end, or choose another -o"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
+    p.add_argument("--num_threads", type=at_least(1), default=None,
+                   help="torch's CPU threads per process (default: every core for one process; under torchrun "
+                        "each process its share, the cores // the processes on the machine)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="upscale every input again; by default a result already in -o is kept, so a rerun after "
+                        "a crash does only what is missing")
     p.add_argument("--verbose", action="store_true", help="also log the full options and every file written")
     return p
 
@@ -151,11 +165,14 @@ def upscale_one(upscaler: Upscaler, path: str, stem: str, args: argparse.Namespa
     return True
 
 
-def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> None:
+def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> List[int]:
     """Refuse, from the images' headers and before any network work, an --outscale that makes a result under
-    one pixel or over --max_output_pixels; say which inputs are animated (their first frame is upscaled)."""
+    one pixel or over --max_output_pixels; say which inputs are animated (their first frame is upscaled).
+    Returns each input's pixel count (0 for one that cannot be read), the work util/sharding splits."""
+    pixels = []
     for path in inputs:
         header = peek_image(path)
+        pixels.append(0 if header is None else header[0][0] * header[0][1])
         if header is None:
             continue  # not readable: named and counted when its turn comes
         size, frames = header
@@ -165,6 +182,7 @@ def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> None
             raise OptionError(f"{path}: {e}; choose another -s/--outscale (or --max_output_pixels)") from None
         if frames > 1:
             logger.warning("%s is animated (%d frames): only its first frame is upscaled", path, frames)
+    return pixels
 
 
 def refuse_file_output(folder: str) -> None:
@@ -183,11 +201,12 @@ def prepare_output(folder: str) -> None:
         raise StorageError(f"-o {folder}: cannot create the folder ({e.strerror or e}); choose another -o") from None
 
 
-def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args: argparse.Namespace) -> List[str]:
+def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args: argparse.Namespace,
+                   show: bool = True) -> List[str]:
     """Upscale each input into its planned result; the inputs that could not be read."""
     failed: List[str] = []
     written = 0
-    with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None) as progress:
+    with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None if show else True) as progress:
         for path, stem in zip(inputs, stems):
             try:
                 if upscale_one(upscaler, path, stem, args):
@@ -201,32 +220,102 @@ def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args
     return failed
 
 
-def upscale_all(args: argparse.Namespace) -> int:
-    inputs = list_inputs(args.input, args.recursive)  # before the model: a wrong -i or -o costs no install
-    refuse_file_output(args.output)
-    stems = plan_outputs(inputs, args.output, args.suffix, args.input if args.recursive else None)
-    flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
+def load(args: argparse.Namespace, flags: List[str], inputs: Optional[List[str]] = None
+         ) -> Tuple[Upscaler, List[int]]:
+    """The Upscaler, and with `inputs` their checked sizes (check_sizes), the model installed first if missing."""
     folder = (contextlib.nullcontext(args.checkpoints_dir) if args.model_path is None
               else published_file_as_run(args.name, args.model_path))
     with folder as checkpoints_dir:  # a --model_path file is converted into a temporary folder, gone once loaded
         opt = upscale_options(args.name, checkpoints_dir, args.epoch, flags)
-        check_sizes(inputs, opt.scale, args)
+        pixels = check_sizes(inputs, opt.scale, args) if inputs is not None else []
         upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels, args.pre_pad,
                                  args.alpha_upsampler)
+    return upscaler, pixels
+
+
+def plan(args: argparse.Namespace, upscaler_flags: List[str], ranks: int, owned: contextlib.ExitStack
+         ) -> Tuple[Upscaler, dict]:
+    """Rank 0's part before any rank upscales: the Upscaler (the model installed first if missing), -o locked
+    in `owned`, and the work: each rank's (input, result stem) pairs, the missing results split by pixels
+    (util/sharding), with the count of inputs and of results already there. Paths travel, not indices, so the
+    other ranks never list the folder themselves."""
+    inputs = list_inputs(args.input, args.recursive)  # before the model: a wrong -i or -o costs no install
+    refuse_file_output(args.output)
+    stems = plan_outputs(inputs, args.output, args.suffix, args.input if args.recursive else None)
+    upscaler, pixels = load(args, upscaler_flags, inputs)
     prepare_output(args.output)
-    # One upscale.py at a time writes a folder (two would interleave their results).
-    with FolderLock(args.output, "upscale.py", "wait for it to end, or choose another -o"):
-        remove_stale_temp_files(args.output)  # left by a run killed mid-write
-        failed = upscale_inputs(upscaler, inputs, stems, args)
-    written = len(inputs) - len(failed)
-    logger.info("%d of %d images upscaled into %s", written, len(inputs), args.output)
+    # One upscale.py run at a time writes a folder (two would interleave their results); its other ranks write
+    # under rank 0's lock, which they never take.
+    owned.enter_context(FolderLock(args.output, "upscale.py", BUSY_ADVICE))
+    remove_stale_temp_files(args.output)  # left by a run killed mid-write
+    todo = [i for i, (path, stem) in enumerate(zip(inputs, stems))
+            if args.overwrite or existing_result(stem, args.ext, path) is None]
+    shares = sharding.split_by_size([pixels[i] for i in todo], ranks)
+    return upscaler, {"shares": [[(inputs[todo[j]], stems[todo[j]]) for j in share] for share in shares],
+                      "total": len(inputs), "kept": len(inputs) - len(todo)}
+
+
+def upscale_all(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    world = distributed.world_from_env()
+    gpu_ids = available_gpu_ids(parse_gpu_ids(args.gpu_ids))
+    if len(gpu_ids) > 1 and not world.distributed:  # one process per GPU, which own -o through this lock
+        refuse_file_output(args.output)
+        prepare_output(args.output)
+        with FolderLock(args.output, "upscale.py", BUSY_ADVICE) as owner:
+            return launcher.relaunch(os.path.abspath(__file__), argv, len(gpu_ids), **owner.for_children())
+    sharding.share_threads(world, args.num_threads)
+    flags = ["--gpu_ids", ",".join(map(str, rank_gpu_ids(gpu_ids, world))) or "-1"] + (["--amp", "none"]
+                                                                                        if args.fp32 else [])
+    with sharding.process_group(world), contextlib.ExitStack() as owned:
+        upscaler, work = None, None
+        if world.is_main:
+            try:
+                upscaler, work = plan(args, flags, world.size, owned)
+            except ToolkitError as e:
+                sharding.from_main(e.exit_code)  # the others end with its code; rank 0 alone says why
+                raise
+        work = sharding.from_main(work)
+        if isinstance(work, int):
+            return work
+        upscaler = sharding.in_turn(world, lambda: load(args, flags)[0], upscaler)
+        mine = work["shares"][world.rank]
+        try:
+            failed = upscale_inputs(upscaler, [p for p, _ in mine], [s for _, s in mine], args, show=world.is_main)
+            stopped = None
+        except ToolkitError as e:  # a full disk: told to rank 0 before this rank ends with it
+            failed, stopped = [], e
+        results = sharding.gather((len(mine) - len(failed) if stopped is None else None, failed,
+                                   None if stopped is None else str(stopped)))
+    if stopped is not None and not (world.is_main and world.distributed):
+        raise stopped  # its own line (rank 0's summary names another rank's too)
+    return summary(args, world, results, work["total"], work["kept"])
+
+
+def summary(args: argparse.Namespace, world: distributed.World, results: List[tuple], total: int, kept: int
+            ) -> int:
+    """Rank 0's one summary of every rank's (written, unreadable inputs, why it stopped); exit code 0, or an
+    error for unreadable inputs or a rank that stopped. The other ranks return the same code, silently."""
+    failed = [path for _, paths, _ in results for path in paths]
+    stopped = [f"process {rank}: {why}" for rank, (_, _, why) in enumerate(results) if why is not None]
+    code = 1 if stopped else 2 if failed else 0
+    if not world.is_main:
+        return code
+    written = sum(n for n, _, _ in results if n is not None)
+    logger.info("%d of %d images upscaled into %s%s%s", written, total, args.output,
+                f" ({kept} already there, kept; --overwrite redoes them)" if kept else "",
+                f" by {world.size} processes" if world.distributed else "")
+    if stopped:
+        raise StorageError(f"{len(stopped)} of {world.size} processes stopped early ({'; '.join(stopped)}); the "
+                           f"same command again does what is missing")
     if failed:
-        raise DataError(f"{len(failed)} of {len(inputs)} inputs could not be read and were skipped: "
-                        f"{', '.join(failed)}")
+        raise DataError(f"{len(failed)} of {total} inputs could not be read and were skipped: {', '.join(failed)}")
     return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not distributed.world_from_env().is_main:
+        logging.getLogger().setLevel(logging.ERROR)  # rank 0 alone logs progress and the summary
     args = parse_args(argv)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
@@ -235,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     level = options_log.level
     options_log.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        return upscale_all(args)
+        return upscale_all(args, argv)
     finally:
         options_log.setLevel(level)
 

@@ -39,7 +39,7 @@ from .sr_io import SRImage, encode_png, encode_tiff, to_pil_8bit, write_bytes
 logger = logging.getLogger(__name__)
 
 __all__ = ["OUTPUT_FORMATS", "can_write", "cannot_hold", "choose_format", "encode_image", "output_stems",
-           "save_image"]
+           "requested_format", "save_image"]
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
 DEFAULT_QUALITY = 95
@@ -62,18 +62,23 @@ def cannot_hold(img: SRImage, fmt: str) -> Optional[str]:
     return None
 
 
+def requested_format(requested: str, source: str) -> str:
+    """The format asked for: `requested` itself, or with 'auto' that of `source` (the input's path) when it is
+    png, jpg / jpeg, webp or tiff, else PNG. A result is written in it, or as PNG when it cannot hold the image."""
+    if requested == "auto":
+        return _SOURCE_FORMATS.get(os.path.splitext(source)[1].lower(), "png")
+    if requested in OUTPUT_FORMATS:
+        return requested
+    raise ValueError(f"unknown output format {requested!r}; choose auto or one of {', '.join(OUTPUT_FORMATS)}")
+
+
 def choose_format(img: SRImage, requested: str, source: str) -> Tuple[str, Optional[str]]:
     """The format to write `img` in, and why it is PNG instead of the one asked for (None when it is not).
 
     `requested`: 'auto' (the format of `source`, the input's path, when it is png, jpg / jpeg or webp; PNG for
     any other input) or one of OUTPUT_FORMATS.
     """
-    if requested == "auto":
-        fmt = _SOURCE_FORMATS.get(os.path.splitext(source)[1].lower(), "png")
-    elif requested in OUTPUT_FORMATS:
-        fmt = requested
-    else:
-        raise ValueError(f"unknown output format {requested!r}; choose auto or one of {', '.join(OUTPUT_FORMATS)}")
+    fmt = requested_format(requested, source)
     reason = cannot_hold(img, fmt)
     return ("png", reason) if reason else (fmt, None)
 
