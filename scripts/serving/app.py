@@ -1,8 +1,8 @@
 """The application: `create_app(load, config)` gives the FastAPI app scripts/serve.py runs under uvicorn.
 
 Routes: POST /v1/upscale, GET /v1/models, /healthz, /readyz, /metrics, and the page's files at / (static/).
-Models load in a thread once the app starts (`load()`), so /healthz answers at once and /readyz says 503 until
-they are in. The request's body is read by intake.py, never by the framework's form parser (see why there).
+Models load in a thread when the app starts (`load()`), before the server accepts connections, so every
+request a process takes finds them (/readyz says 503 only for an app run without its lifespan). The request's body is read by intake.py, never by the framework's form parser (see why there).
 """
 from __future__ import annotations
 
@@ -53,22 +53,18 @@ _UPSCALE_DOC = {
 
 def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
                static_dir: str = STATIC_DIR) -> FastAPI:
-    """The service: `load()` gives the served models (the first is the default), called once in a thread."""
+    """The service: `load()` gives the served models (the first is the default), called once at start, in a
+    thread."""
     metrics = Metrics()
     slots = Slots(config.slots, config.queue, metrics)
-    state: Dict[str, Any] = {"models": None, "error": None}
+    state: Dict[str, Any] = {"models": None}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async def load_models() -> None:
-            try:
-                state["models"] = await asyncio.to_thread(load)
-            except Exception as e:  # said in the log and by /readyz; the process keeps answering /healthz
-                logger.exception("loading the models failed")
-                state["error"] = f"loading the models failed: {e}"
-        task = asyncio.create_task(load_models())
+        # Loaded before the server accepts a connection: with --workers, the processes share one listening
+        # socket, and a worker still loading would otherwise take requests it can only refuse.
+        state["models"] = await asyncio.to_thread(load)
         yield
-        task.cancel()
         slots.shutdown()  # the computations in progress end before the process does
 
     # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN, and the service works offline.
@@ -88,9 +84,8 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
         return error_response(e.status_code, code, str(e.detail), dict(e.headers or {}))
 
     def models() -> Dict[str, ServedModel]:
-        if state["models"] is None:
-            raise ApiError(503, "not_ready", state["error"] or "the models are loading; try again shortly",
-                           headers={"Retry-After": "5"})
+        if state["models"] is None:  # an app run without its lifespan (uvicorn --lifespan off)
+            raise ApiError(503, "not_ready", "the models are not loaded", headers={"Retry-After": "5"})
         return state["models"]
 
     @app.get("/healthz", summary="The process is alive")

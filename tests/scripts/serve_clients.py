@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator, Sequence
@@ -26,20 +25,12 @@ def serving_module(name: str = "serving") -> ModuleType:
 
 
 def client(serving: ModuleType, checkpoints: Path, names: Sequence[str], **limits: Any) -> Iterator[TestClient]:
-    """A TestClient of the app serving `names` from `checkpoints` on the CPU in fp32, once its models are in."""
+    """A TestClient of the app serving `names` from `checkpoints` on the CPU in fp32 (loaded as it starts)."""
     config = serving.ServeConfig(**limits)
     app = serving.create_app(lambda: serving.load_models(list(names), str(checkpoints), "-1", True,
                                                          max_output_pixels=config.max_output_pixels), config)
     with TestClient(app, raise_server_exceptions=False) as c:
-        wait_ready(c)
         yield c
-
-
-def wait_ready(c: Any, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while c.get("/readyz").status_code != 200:
-        assert time.monotonic() < end, "the models did not load"
-        time.sleep(0.05)
 
 
 def image_bytes(w: int = 13, h: int = 10, mode: str = "RGB", fmt: str = "PNG", seed: int = 0, **save: Any) -> bytes:

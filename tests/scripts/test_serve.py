@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 from fastapi.testclient import TestClient
-from serve_clients import client, decoded, image_bytes, serving_module, wait_ready
+from serve_clients import client, decoded, image_bytes, serving_module
 from upscale_runs import CPU, GENERAL, WDN, run
 
 from models import networks
@@ -119,23 +119,24 @@ def test_denoise_blends_the_twin_per_request(serving, api, runs, monkeypatch) ->
     assert answer.status_code == 200 and seen == [0.3]
 
 
-def test_not_ready_until_the_models_are_loaded(serving, runs) -> None:
+def test_models_load_before_any_request_and_not_ready_without_them(serving, runs) -> None:
     checkpoints, _ = runs
-    loaded = threading.Event()
+    loads = []
 
     def load():
-        loaded.wait(30)
+        loads.append(time.monotonic())
         return serving.load_models(["tiny_srvgg"], str(checkpoints), "-1", True)
 
-    with TestClient(serving.create_app(load, serving.ServeConfig())) as c:
-        assert c.get("/healthz").status_code == 200
-        for answer in (c.get("/readyz"), c.get("/v1/models"),
-                       c.post("/v1/upscale", content=image_bytes(), headers={"content-type": "image/png"})):
-            assert answer.status_code == 503 and answer.json()["error"] == "not_ready"
-            assert answer.headers["retry-after"] == "5"
-        loaded.set()
-        wait_ready(c)
-        assert c.get("/v1/models").json()["models"][0]["name"] == "tiny_srvgg"
+    app = serving.create_app(load, serving.ServeConfig())
+    bare = TestClient(app)  # no lifespan: nothing loaded
+    for answer in (bare.get("/readyz"), bare.post("/v1/upscale", content=image_bytes(),
+                                                  headers={"content-type": "image/png"})):
+        assert answer.status_code == 503 and answer.json()["error"] == "not_ready"
+        assert answer.headers["retry-after"] == "5"
+    assert loads == []
+    with TestClient(app) as c:
+        assert len(loads) == 1  # loaded at start, before the first request
+        assert c.get("/readyz").json() == {"status": "ready", "models": ["tiny_srvgg"]}
 
 
 def test_not_an_image_is_415(api) -> None:
