@@ -2,7 +2,8 @@
 
 Routes: POST /v1/upscale, GET /v1/models, /healthz, /readyz, /metrics, and the page's files at / (static/).
 Models load in a thread when the app starts (`load()`), before the server accepts connections, so every
-request a process takes finds them (/readyz says 503 only for an app run without its lifespan). The request's body is read by intake.py, never by the framework's form parser (see why there).
+request a process takes finds them (/readyz says 503 only for an app run without its lifespan). The request's
+body is read by intake.py, never by the framework's form parser (see why there).
 """
 from __future__ import annotations
 
