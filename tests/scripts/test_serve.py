@@ -289,3 +289,17 @@ def test_openapi_is_served_and_no_page_needs_a_cdn(api) -> None:
     assert "multipart/form-data" in spec["paths"]["/v1/upscale"]["post"]["requestBody"]["content"]
     assert api.get("/docs").status_code == 404  # Swagger UI would load its scripts from a CDN
     assert api.put("/healthz").json()["error"] == "method_not_allowed"
+
+
+def test_the_shipped_model_equals_upscale_py(serving, script, capsys, tmp_path: Path, forbid_network) -> None:
+    """gan-translate-x4, installed offline from the repository into an empty folder, as `serve.py` serves it."""
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(image_bytes(24, 16, seed=9))
+    checkpoints = tmp_path / "checkpoints"
+    for c in client(serving, checkpoints, ["gan-translate-x4"]):
+        answer = c.post("/v1/upscale", files={"file": ("photo.png", photo.read_bytes())})
+        assert answer.status_code == 200 and answer.headers["x-output-size"] == "96x64"
+        code, _, err = run(script, capsys, ["-i", photo, "-o", tmp_path / "out", "-n", "gan-translate-x4",
+                                            "--checkpoints_dir", checkpoints, *CPU])
+        assert code == 0, err
+        assert answer.content == (tmp_path / "out" / "photo_out.png").read_bytes()
