@@ -38,9 +38,12 @@ setup(
         "video": ["av>=14,<19"],
         # --use_wandb (util/reports/wandb_display.py): wandb and its dependencies take about 90 MB.
         "wandb": ["wandb>=0.17,<1"],
+        # scripts/serve_ray.py: the service on Ray Serve (BackpressureConfig, for its 503 + Retry-After, is in 2.60).
+        "cluster": ["ray[serve]>=2.60,<3"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
         # selenium: the upload page's browser test (tests/scripts/test_serve_browser.py), with Debian's chromium-driver.
         "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
-                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1", "av>=14,<19", "selenium>=4.11,<5"],
+                 "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1", "av>=14,<19", "selenium>=4.11,<5",
+                 "ray[serve]>=2.60,<3"],
     },
 )

@@ -52,18 +52,21 @@ def wait_ready(url: str, server: Optional[subprocess.Popen], timeout: float, log
                 return
         except httpx.TransportError:
             pass
-        if (server is not None and server.poll() is not None) or time.monotonic() > deadline:
+        ended = server is not None and server.poll() is not None
+        if ended or time.monotonic() > deadline:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log and log.is_file() else []
-            raise OptionError(f"the service at {url} did not become ready in {timeout:.0f} s"
-                              + (f"; its log ends: {tail[0]}" if tail else ""))
+            what = f"ended with code {server.returncode}" if ended else f"was not ready in {timeout:.0f} s"
+            raise OptionError(f"the service at {url} {what}" + (f"; its log ends: {tail[0]} ({log})" if tail else ""))
         time.sleep(0.3)
 
 
 @contextlib.contextmanager
-def started_service(args: Sequence[str], log: Path, timeout: float = 300) -> Iterator[Tuple[str, int]]:
-    """`python scripts/serve.py ARGS --host 127.0.0.1 --port <free>` until the block ends: (its URL, its pid)."""
+def started_service(args: Sequence[str], log: Path, timeout: float = 300,
+                    script: str = "serve.py") -> Iterator[Tuple[str, int]]:
+    """`python scripts/SCRIPT ARGS --host 127.0.0.1 --port <free>` (serve.py, or serve_ray.py) until the block
+    ends, then SIGTERM: (its URL, its pid)."""
     port = _free_port()
-    command = [sys.executable, str(ROOT / "scripts" / "serve.py"), *args, "--host", LOOPBACK, "--port", str(port)]
+    command = [sys.executable, str(ROOT / "scripts" / script), *args, "--host", LOOPBACK, "--port", str(port)]
     with open(log, "wb") as out:
         server = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://{LOOPBACK}:{port}/"
