@@ -17,73 +17,64 @@ import ipaddress
 import logging
 import os
 import sys
-from typing import List, NoReturn, Optional, Sequence
-
-import uvicorn
+from typing import List, Optional, Sequence
 
 from models.inference import MAX_OUTPUT_PIXELS, model_name, tile_problem
-from serving import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_UPLOAD_MB, ServeConfig, model_options
-from serving.worker import SPEC_ENV, spec_json
-from util.cli import run_cli
+from util.cli import OptionParser, at_least, positive_number, run_cli
 from util.errors import OptionError
+
+# The optional extra (setup.py's `serve`): without it, one line that says how to install it, exit code 2.
+SERVE_EXTRA = ("fastapi", "starlette", "uvicorn", "python_multipart", "prometheus_client")
+try:
+    import uvicorn
+    from serving import DEFAULT_MAX_INPUT_PIXELS, DEFAULT_MAX_UPLOAD_MB, ServeConfig, model_options
+    from serving.worker import SPEC_ENV, exit_cleanly_on_stop, spec_json
+except ImportError as e:
+    if (e.name or "").split(".")[0] not in SERVE_EXTRA:
+        raise
+    print(f"error: serve.py needs {e.name}: pip install -e '.[serve]'", file=sys.stderr)
+    sys.exit(2)
 
 logger = logging.getLogger("serve")
 
 DEFAULT_MODEL = "gan-translate-x4"
 KEY_ENV = "GAN_TRANSLATE_API_KEY"
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
-def _number(kind: type, minimum: float, strict: bool = False):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got "
-                                             f"{text!r}") from None
-        if value < minimum or (strict and value == minimum) or value != value:
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, got {text}")
-        return value
-    return parse
+# How long a --workers process may take to start answering its parent's health pings: importing torch on a busy
+# 2-core machine takes longer than uvicorn's default 5 s, after which the parent kills the worker and starts another.
+WORKER_START_S = 120
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="serve.py", description=__doc__.split("\n\n")[0])
+    p = OptionParser(prog="serve.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-n", "--name", action="append", default=None,
                    help=f"a model to serve, repeatable, the first the default: a folder of --checkpoints_dir or an "
                         f"SR zoo name, installed when missing (default: {DEFAULT_MODEL}, shipped, offline)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=_number(int, 0), default=8000, help="(default: %(default)s)")
+    p.add_argument("--port", type=at_least(0), default=8000, help="(default: %(default)s)")
     p.add_argument("--checkpoints_dir", default="./checkpoints", help="where models are (default: %(default)s)")
     p.add_argument("-g", "--gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
-    p.add_argument("--slots", type=_number(int, 1), default=1,
+    p.add_argument("--slots", type=at_least(1), default=1,
                    help="images upscaled at once per process (default: %(default)s)")
-    p.add_argument("--queue", type=_number(int, 0), default=8,
+    p.add_argument("--queue", type=at_least(0), default=8,
                    help="requests that may wait for a slot; more get 503 at once (default: %(default)s)")
-    p.add_argument("--max_upload_mb", type=_number(float, 0, strict=True), default=DEFAULT_MAX_UPLOAD_MB,
+    p.add_argument("--max_upload_mb", type=positive_number, default=DEFAULT_MAX_UPLOAD_MB,
                    help="largest upload in MB (10^6 bytes) (default: %(default)s)")
-    p.add_argument("--max_input_pixels", type=_number(int, 1), default=DEFAULT_MAX_INPUT_PIXELS,
+    p.add_argument("--max_input_pixels", type=at_least(1), default=DEFAULT_MAX_INPUT_PIXELS,
                    help="largest input image in pixels, read from its header (default: %(default)s, 4096 x 4096)")
-    p.add_argument("--max_output_pixels", type=_number(int, 1), default=MAX_OUTPUT_PIXELS,
+    p.add_argument("--max_output_pixels", type=at_least(1), default=MAX_OUTPUT_PIXELS,
                    help="largest result in pixels (default: %(default)s, 16384 x 16384)")
-    p.add_argument("--timeout_s", type=_number(float, 0, strict=True), default=60.0,
+    p.add_argument("--timeout_s", type=positive_number, default=60.0,
                    help="most seconds a request may take, upload included: 408 for a slow upload, 504 for "
                         "waiting or upscaling (default: %(default)s)")
-    p.add_argument("-t", "--tile", type=_number(int, 0), default=None,
+    p.add_argument("-t", "--tile", type=at_least(0), default=None,
                    help="LR tile size, so memory stays bounded; 0: whole images (default: the model's)")
     p.add_argument("--api_key", default=None,
                    help=f"require this key on POST (Authorization: Bearer KEY); default: ${KEY_ENV} when set")
-    p.add_argument("--workers", type=_number(int, 1), default=1,
+    p.add_argument("--workers", type=at_least(1), default=1,
                    help="server processes, each with its own models (default: %(default)s)")
-    p.add_argument("--num_threads", type=_number(int, 1), default=None,
+    p.add_argument("--num_threads", type=at_least(1), default=None,
                    help="CPU threads in all, shared fairly by the workers (default: the CPUs this process may use)")
     return p
 
@@ -125,9 +116,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logger.info("serving %s on http://%s:%d (bound to %s: %s), %d worker(s) of %d thread(s), %d slot(s) and a "
                 "queue of %d each%s", ", ".join(names), args.host, args.port, args.host, where, args.workers,
                 args.threads_per_worker, args.slots, args.queue, ", API key required" if args.api_key else "")
+    exit_cleanly_on_stop()
     uvicorn.run("serving.worker:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_config=None, access_log=False, timeout_graceful_shutdown=int(args.timeout_s) + 1,
-                server_header=False)
+                server_header=False, timeout_worker_healthcheck=WORKER_START_S)
     logger.info("stopped")
     return 0
 

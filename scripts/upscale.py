@@ -29,10 +29,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 import os
 import sys
-from typing import Callable, List, NoReturn, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from tqdm import tqdm
 
@@ -42,7 +41,7 @@ from models.inference.loading import published_file_as_run
 from models.inference.resolve import ALPHA_UPSAMPLERS
 from options import upscale_options
 from util import download
-from util.cli import run_cli
+from util.cli import OptionParser, at_least, positive_number, run_cli
 from util.errors import DataError, OptionError, StorageError
 from util.fileio import file_problem, remove_stale_temp_files, write_failure
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
@@ -54,37 +53,8 @@ from util.locks import FolderLock
 logger = logging.getLogger("upscale")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2, like every other failure."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number (e.g. 2, 3.5 or 4), got {text}")
-    return value
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="upscale.py", description=__doc__.split("\n\n")[0])
+    p = OptionParser(prog="upscale.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-i", "--input", default="inputs",
                    help="an image, or a folder of images (its subfolders with -r) (default: %(default)s)")
     p.add_argument("-r", "--recursive", action="store_true",
@@ -103,25 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where models are, and zoo models go (default: %(default)s)")
     p.add_argument("--epoch", default="latest",
                    help="which checkpoint of the run: latest or an epoch (default: %(default)s)")
-    p.add_argument("-s", "--outscale", type=_positive, default=None,
+    p.add_argument("-s", "--outscale", type=positive_number, default=None,
                    help="final upscaling factor, any positive number (default: the network's own scale)")
     pairs = ", ".join(f"{n} with {download.SR_MODELS.get(n).denoise_pair}" for n in download.SR_MODELS.names()
                       if download.SR_MODELS.get(n).denoise_pair)
     p.add_argument("-dn", "--denoise", "--denoise_strength", dest="denoise", type=float, default=None,
                    help=f"denoising strength in [0, 1], Real-ESRGAN's -dn: blends {pairs}; 1 is the model as "
                         f"published (default: {DEFAULT_DENOISE}, as Real-ESRGAN's)")
-    p.add_argument("-t", "--tile", type=_count(0), default=None,
+    p.add_argument("-t", "--tile", type=at_least(0), default=None,
                    help="LR tile size, so memory stays bounded; 0: the whole image at once (default: the model's, "
                         "test.py's --tile)")
-    p.add_argument("--tile_pad", type=_count(0), default=None,
+    p.add_argument("--tile_pad", type=at_least(0), default=None,
                    help="LR pixels of context around each tile (default: the model's, test.py's --tile_pad)")
-    p.add_argument("--pre_pad", type=_count(0), default=0,
+    p.add_argument("--pre_pad", type=at_least(0), default=0,
                    help="LR pixels mirrored onto the right and bottom edges before the network and cut from the "
                         "result, Real-ESRGAN's --pre_pad (default: %(default)s)")
     p.add_argument("--alpha_upsampler", choices=ALPHA_UPSAMPLERS, default="bicubic",
                    help="how an alpha channel is upscaled: bicubic, or realesrgan (through the network as a grey "
                         "image, a second pass; Real-ESRGAN's default) (default: %(default)s)")
-    p.add_argument("--max_output_pixels", type=_count(1), default=MAX_OUTPUT_PIXELS,
+    p.add_argument("--max_output_pixels", type=at_least(1), default=MAX_OUTPUT_PIXELS,
                    help="refuse a result with more pixels than this, before any work (default: %(default)s, "
                         "16384 x 16384)")
     p.add_argument("--suffix", default="out",
@@ -129,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ext", default="auto", choices=("auto",) + OUTPUT_FORMATS,
                    help="format of the results; auto: the input's (png, jpg, webp), PNG for other inputs "
                         "(default: %(default)s)")
-    p.add_argument("--quality", type=_count(1), default=DEFAULT_QUALITY,
+    p.add_argument("--quality", type=at_least(1), default=DEFAULT_QUALITY,
                    help="JPEG / WebP quality, 1-100 (default: %(default)s)")
     p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
