@@ -27,15 +27,19 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
-import httpx
+try:
+    import httpx
+except ImportError:  # in the test extra; the service's own extra does not need it
+    print("error: load_serve.py needs httpx: pip install -e '.[test]' (or pip install httpx)", file=sys.stderr)
+    sys.exit(2)
 from benchmarking.machine import load_average, machine_info
 from loadtesting import (hostile_uploads, loopback_url, markdown_table, photo_of_size, photo_uploads, pick_photos,
                          run_load, single_latency, started_service, summarize, upscale_py_baseline)
 from loadtesting.service import ROOT, tree_peak_mib, wait_ready
 
-from util.cli import run_cli
+from util.cli import OptionParser, at_least, positive_number, run_cli
 from util.errors import OptionError
 from util.fileio import atomic_write_text
 
@@ -43,17 +47,10 @@ logger = logging.getLogger("load_serve")
 SINGLE_SIZE = (512, 384)
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2, like every other failure."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="load_serve.py", description=__doc__.split("\n\n")[0])
-    p.add_argument("-c", "--clients", type=int, default=32, help="concurrent clients (default: %(default)s)")
-    p.add_argument("-t", "--seconds", type=float, default=120, help="how long they upload (default: %(default)s)")
+    p = OptionParser(prog="load_serve.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("-c", "--clients", type=at_least(1), default=32, help="concurrent clients (default: %(default)s)")
+    p.add_argument("-t", "--seconds", type=positive_number, default=120, help="how long they upload (default: %(default)s)")
     p.add_argument("--drain_s", type=float, default=120,
                    help="how long requests in flight at the end may take to finish (default: %(default)s)")
     p.add_argument("--hostile_share", type=float, default=0.1, help="share of hostile uploads (default: %(default)s)")
@@ -79,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
-    if args.clients < 1 or args.seconds <= 0 or args.drain_s < 0 or not 0 <= args.hostile_share <= 1:
-        raise OptionError("-c must be >= 1, -t > 0, --drain_s >= 0 and --hostile_share in [0, 1]")
+    if args.drain_s < 0 or not 0 <= args.hostile_share <= 1:
+        raise OptionError("--drain_s must be >= 0 and --hostile_share in [0, 1]")
     if args.url is not None:
         args.url = loopback_url(args.url)
     elif args.pid is not None:

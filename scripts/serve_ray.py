@@ -24,29 +24,22 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import serve as serve_py
 from serving import ServeConfig, model_options
 from serving.worker import SPEC_ENV, app_from_env, spec_json
 
 from models.inference import model_name
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.errors import OptionError
 
 logger = logging.getLogger("serve_ray")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Ray's own flags; the rest of the command line goes to scripts/serve.py's parser."""
-    p = _Parser(prog="serve_ray.py", description=__doc__.split("\n\n")[0], add_help=False)
+    p = OptionParser(prog="serve_ray.py", description=__doc__.split("\n\n")[0], add_help=False)
     p.add_argument("--address", default=None,
                    help="a Ray cluster: auto (this node's), ray://HEAD:10001, ...; default: start a local instance")
     p.add_argument("--min_replicas", type=int, default=1, help="(default: %(default)s)")
