@@ -88,7 +88,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         args.api_key = os.environ.get(KEY_ENV) or None
     if args.api_key is not None and not args.api_key.strip():
         raise OptionError("--api_key is empty; give a key or leave the flag out")
-    threads = args.num_threads or len(os.sched_getaffinity(0))
+    threads = args.num_threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                   else os.cpu_count() or 1)
     if threads < args.workers:
         raise OptionError(f"--num_threads {threads} cannot give each of --workers {args.workers} a thread")
     args.threads_per_worker = threads // args.workers

@@ -45,7 +45,7 @@ async def read_body(request: Request, limit: int, deadline: float) -> bytes:
     408 past it: a client sending a byte a second is cut off there)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        raise _too_large(f"declares {int(declared):,} bytes", limit)
     chunks: List[bytes] = []
     size = 0
     stream = request.stream().__aiter__()
@@ -60,14 +60,13 @@ async def read_body(request: Request, limit: int, deadline: float) -> bytes:
                                                   f"({size} bytes received)") from None
         size += len(chunk)
         if size > limit:
-            raise _too_large(size, limit)
+            raise _too_large(f"passed {limit:,} bytes", limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(size: int, limit: int) -> ApiError:
-    return ApiError(413, "upload_too_large", f"the upload has {'at least ' if size else ''}{size:,} bytes, over the "
-                                             f"limit of {limit:,} bytes")
+def _too_large(what: str, limit: int) -> ApiError:
+    return ApiError(413, "upload_too_large", f"the upload {what}, over the limit of {limit:,} bytes (--max_upload_mb)")
 
 
 def _multipart(body: bytes, content_type: str, max_parts: int) -> Dict[str, bytes]:

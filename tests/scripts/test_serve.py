@@ -12,9 +12,14 @@ from typing import Iterator
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
-from serve_clients import client, decoded, image_bytes, serving_module
-from upscale_runs import CPU, GENERAL, run
+from fastapi.testclient import TestClient
+from serve_clients import client, decoded, image_bytes, serving_module, wait_ready
+from upscale_runs import CPU, GENERAL, WDN, run
+
+from models import networks
+from models.inference import interpolate_state_dicts
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +84,58 @@ def test_raw_body_and_form_fields(api) -> None:
     ({"denoise": "0.5"}, "takes no denoise"),
     ({"model": GENERAL, "denoise": "2"}, "denoise must be a number in [0, 1]"),
     ({"colour": "red"}, "unknown field"),
+    ({"outscale": "0.01"}, "under one pixel"),
 ])
 def test_bad_fields_are_400(api, query, detail) -> None:
     answer = api.post("/v1/upscale", params=query, files={"file": ("x.png", image_bytes())})
     assert answer.status_code == 400
     assert answer.json()["error"] == "bad_field" and detail in answer.json()["detail"]
+
+
+def test_output_over_the_limit_is_413_and_a_format_that_cannot_hold_it_gives_png(api) -> None:
+    answer = api.post("/v1/upscale", params={"outscale": "2000"}, files={"file": ("x.png", image_bytes())})
+    assert answer.status_code == 413 and answer.json()["error"] == "output_too_large"
+    assert "26000x20000" in answer.json()["detail"]
+    rgba = api.post("/v1/upscale", params={"format": "jpg"}, files={"file": ("x.png", image_bytes(mode="RGBA"))})
+    assert rgba.status_code == 200 and rgba.headers["content-type"] == "image/png"
+    assert rgba.headers["x-format-note"] == "written as PNG: JPEG has no alpha channel"
+    assert decoded(rgba.content).mode == "RGBA"
+
+
+def test_denoise_blends_the_twin_per_request(serving, api, runs, monkeypatch) -> None:
+    """A request's denoise runs dn * model + (1 - dn) * twin (as upscale.py's -dn); 0.5 is the loaded default."""
+    checkpoints, states = runs
+    model = serving.load_models([GENERAL], str(checkpoints), "-1", True)[GENERAL]
+    for strength in (0.3, 0.0):
+        loaded = networks.unwrap(model.upscaler_for(strength).net).state_dict()
+        mixed = interpolate_state_dicts(states[GENERAL], states[WDN], strength)
+        assert list(loaded) == list(mixed) and all(torch.equal(mixed[k], loaded[k]) for k in mixed)
+    assert model.upscaler_for(0.5) is model.upscaler and model.upscaler_for(0.3) is model.upscaler_for(0.3)
+    seen = []
+    real = serving.ServedModel.upscaler_for
+    monkeypatch.setattr(serving.ServedModel, "upscaler_for", lambda self, d: seen.append(d) or real(self, d))
+    answer = api.post("/v1/upscale", params={"model": GENERAL, "denoise": "0.3"},
+                      files={"file": ("x.png", image_bytes())})
+    assert answer.status_code == 200 and seen == [0.3]
+
+
+def test_not_ready_until_the_models_are_loaded(serving, runs) -> None:
+    checkpoints, _ = runs
+    loaded = threading.Event()
+
+    def load():
+        loaded.wait(30)
+        return serving.load_models(["tiny_srvgg"], str(checkpoints), "-1", True)
+
+    with TestClient(serving.create_app(load, serving.ServeConfig())) as c:
+        assert c.get("/healthz").status_code == 200
+        for answer in (c.get("/readyz"), c.get("/v1/models"),
+                       c.post("/v1/upscale", content=image_bytes(), headers={"content-type": "image/png"})):
+            assert answer.status_code == 503 and answer.json()["error"] == "not_ready"
+            assert answer.headers["retry-after"] == "5"
+        loaded.set()
+        wait_ready(c)
+        assert c.get("/v1/models").json()["models"][0]["name"] == "tiny_srvgg"
 
 
 def test_not_an_image_is_415(api) -> None:

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, List, Tuple
 
@@ -29,8 +29,9 @@ def server(checkpoints: Path, *flags: str) -> Iterator[Tuple[subprocess.Popen, s
     """serve.py serving tiny_srvgg on a free port, once /readyz says 200: the process, its URL, its output lines
     (filled as they come)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"), "-n", "tiny_srvgg", "--checkpoints_dir",
-                             str(checkpoints), "--gpu_ids", "-1", "--fp32", "--port", str(port), *flags],
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py"), "-n", "tiny_srvgg",
+                             "--checkpoints_dir", str(checkpoints), "--gpu_ids", "-1", "--fp32", "--port", str(port),
+                             *flags],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: List[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
@@ -53,16 +54,22 @@ def server(checkpoints: Path, *flags: str) -> Iterator[Tuple[subprocess.Popen, s
         reader.join(10)
 
 
+def computing(pool: ThreadPoolExecutor, url: str) -> Future:
+    """A 600x600 image sent (x4 takes a second or more), once the service computes it: its future answer."""
+    answer = pool.submit(httpx.post, f"{url}/v1/upscale", content=image_bytes(600, 600),
+                         headers={"content-type": "image/png"}, timeout=120)
+    end = time.monotonic() + 60
+    while "serve_busy_slots 1.0" not in httpx.get(f"{url}/metrics").text:
+        assert time.monotonic() < end and not answer.done()
+        time.sleep(0.02)
+    return answer
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_0(runs) -> None:
     checkpoints, _ = runs
     with server(checkpoints) as (proc, url, lines):
         with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(httpx.post, f"{url}/v1/upscale", content=image_bytes(600, 600),
-                                 headers={"content-type": "image/png"}, timeout=120)
-            end = time.monotonic() + 60
-            while "serve_busy_slots 1.0" not in httpx.get(f"{url}/metrics").text:
-                assert time.monotonic() < end and not answer.done()
-                time.sleep(0.02)
+            answer = computing(pool, url)
             proc.send_signal(signal.SIGTERM)
             assert answer.result().status_code == 200
             assert answer.result().headers["x-output-size"] == "2400x2400"
@@ -74,12 +81,35 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(runs) -> None:
     assert int(access[0].split()[3]) == len(answer.result().content)
 
 
+def test_a_client_gone_while_queued_is_never_computed(runs) -> None:
+    checkpoints, _ = runs
+    with server(checkpoints) as (proc, url, lines):
+        port = int(url.rsplit(":", 1)[1])
+        with ThreadPoolExecutor(1) as pool:
+            busy = computing(pool, url)
+            end = time.monotonic() + 60
+            body = image_bytes(seed=5)
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as leaving:
+                leaving.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                                b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                while "serve_queue_length 1.0" not in httpx.get(f"{url}/metrics").text:
+                    assert time.monotonic() < end
+                    time.sleep(0.02)
+            assert busy.result().status_code == 200
+        while not any(" 499 " in line for line in lines):
+            assert time.monotonic() < end, "".join(lines)
+            time.sleep(0.05)
+    assert sum(line.startswith("POST /v1/upscale 200 ") for line in lines) == 1  # the one that stayed
+    assert any("client left while its request waited: dropped" in line for line in lines)
+
+
 def test_a_byte_a_second_is_cut_at_the_time_limit(runs) -> None:
     checkpoints, _ = runs
     with server(checkpoints, "--timeout_s", "2") as (proc, url, lines):
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
-            slow.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n")
+            slow.sendall(b"POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
             start = time.monotonic()
             slow.settimeout(1)
             answer = b""
@@ -144,3 +174,17 @@ def test_without_the_serve_extra_one_line_says_how_to_install_it() -> None:
     done = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr == "error: serve.py needs fastapi: pip install -e '.[serve]'\n"
+
+
+def test_serve_hostile_script_gets_every_expected_status(runs, capsys) -> None:
+    """scripts/serve_hostile.py against a real server: exit 0 (each upload got the corpus's status), a row each."""
+    from util.cli import run_cli
+    checkpoints, _ = runs
+    corpus = serving_module("serving.hostile").hostile_corpus(1)  # imported first: the script imports it
+    hostile_script = load_script("scripts/serve_hostile.py")
+    with server(checkpoints, "--max_upload_mb", "0.2", "--timeout_s", "2") as (proc, url, lines):
+        code = run_cli(hostile_script.main, ["--url", url])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert code == 0 and len(rows) == len(corpus) + 2  # the header, a row each and the slow client's
+    assert "| upload one byte over the limit | 413 | upload_too_large |" in "\n".join(rows)
+    assert rows[-1].startswith("| a byte a second (declares 1000 bytes) | 408 | upload_timeout |")
