@@ -102,6 +102,8 @@ def service(args: argparse.Namespace, folder: Path) -> Iterator[Tuple[str, Optio
 
 def measure(args: argparse.Namespace, folder: Path) -> Dict[str, Any]:
     photos, skipped = pick_photos(Path(args.images), args.min_mp, args.max_mp)
+    for skip in skipped:
+        logger.info("skipped %s: %s", skip["path"], skip["reason"])
     if not photos:
         raise OptionError(f"--images {args.images}: no image of {args.min_mp}..{args.max_mp} MP in it")
     single = folder / "single_512x384.png"
