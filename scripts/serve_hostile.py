@@ -61,11 +61,21 @@ def slow_client(url: str) -> Tuple[int, str]:
             with contextlib.suppress(socket.timeout):
                 chunk = sock.recv(65536)
                 answer += chunk
-                if not chunk or b"\r\n\r\n" in answer:
+                if not chunk or _complete(answer):
                     break
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split()[1]) if head.startswith(b"HTTP/") else 0
-    return status, json.loads(body or b"{}").get("error", "") if body.startswith(b"{") else ""
+    return status, json.loads(body).get("error", "") if body.startswith(b"{") else ""
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether `answer` holds a whole HTTP response: its head and Content-Length bytes of body."""
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    return len(body) >= length
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

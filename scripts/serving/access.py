@@ -16,7 +16,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
-ROUTES = ("/v1/upscale", "/v1/models", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json")
+ROUTES = ("/v1/upscale", "/v1/models", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 def route_of(path: str) -> str:

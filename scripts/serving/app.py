@@ -15,7 +15,6 @@ import time
 from typing import Any, AsyncIterator, Callable, Dict, Optional
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -72,8 +71,9 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
         task.cancel()
         slots.shutdown()  # the computations in progress end before the process does
 
-    app = FastAPI(title="gan-translate super-resolution", version="1", lifespan=lifespan,
-                  summary="Upscale images with the toolkit's super-resolution models")
+    # No /docs or /redoc: FastAPI's pages load Swagger UI / ReDoc from a CDN, and the service works offline.
+    app = FastAPI(title="gan-translate super-resolution", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, summary="Upscale images with the toolkit's super-resolution models")
     app.state.metrics = metrics
     app.state.slots = slots
 
@@ -86,10 +86,6 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
         return error_response(e.status_code, code, str(e.detail), dict(e.headers or {}))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
-        return error_response(400, "bad_field", str(e.errors()[:1]))
 
     def models() -> Dict[str, ServedModel]:
         if state["models"] is None:
@@ -124,7 +120,7 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
         if name not in served:
             raise ApiError(400, "bad_field", f"model {name[:60]!r} is not served; served: {', '.join(served)}")
         model = served[name]
-        outscale = parse_number(upload.fields, "outscale", 0.0)
+        outscale = parse_number(upload.fields, "outscale", 0.0, above_low=True)
         denoise = parse_number(upload.fields, "denoise", 0.0, 1.0)
         fmt = parse_format(upload.fields)
         if denoise is not None and model.denoise is None:
@@ -136,7 +132,6 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
             status, code = (413, "output_too_large") if "limit" in str(e) else (400, "bad_field")
             raise ApiError(status, code, str(e)) from None
         metrics.input_megapixels.observe(size[0] * size[1] / 1e6)
-        request.state.model = name
         try:
             result = await slots.run(lambda: model.upscale(upload.data, image_format, outscale, fmt, denoise),
                                      request.is_disconnected, deadline)

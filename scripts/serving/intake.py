@@ -152,8 +152,9 @@ def _add_field(fields: Dict[str, str], name: str, value: str) -> None:
     fields[name] = value
 
 
-def parse_number(fields: Dict[str, str], name: str, low: float, high: float = math.inf) -> Optional[float]:
-    """The field `name` as a number in [low, high] (low excluded for outscale's 0), None when absent; 400 else."""
+def parse_number(fields: Dict[str, str], name: str, low: float, high: float = math.inf,
+                 above_low: bool = False) -> Optional[float]:
+    """The field `name` as a number in [low, high] ((low, high] with `above_low`), None when absent; 400 else."""
     text = fields.get(name)
     if text is None or text == "":
         return None
@@ -161,13 +162,14 @@ def parse_number(fields: Dict[str, str], name: str, low: float, high: float = ma
         value = float(text)
     except ValueError:
         raise ApiError(400, "bad_field", f"{name} must be a number, got {text[:40]!r}") from None
-    if not (low < value <= high if name == "outscale" else low <= value <= high):
-        bound = f"over {low:g}" if name == "outscale" else f"in [{low:g}, {high:g}]"
+    if not ((low < value if above_low else low <= value) and value <= high):  # NaN fails both
+        bound = f"over {low:g}" if above_low else f"in [{low:g}, {high:g}]"
         raise ApiError(400, "bad_field", f"{name} must be a number {bound}, got {text[:40]}")
     return value
 
 
 def parse_format(fields: Dict[str, str]) -> str:
+    """The `format` field: auto (the default), png, jpg (or jpeg) or webp; 400 else."""
     fmt = (fields.get("format") or "auto").lower()
     if fmt == "jpeg":
         fmt = "jpg"

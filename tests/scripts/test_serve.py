@@ -280,3 +280,11 @@ def test_a_client_gone_while_queued_is_dropped(serving) -> None:
     asyncio.run(scenario())
     slots.shutdown()
     assert ran == []
+
+
+def test_openapi_is_served_and_no_page_needs_a_cdn(api) -> None:
+    spec = api.get("/openapi.json").json()
+    assert {"/v1/upscale", "/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    assert "multipart/form-data" in spec["paths"]["/v1/upscale"]["post"]["requestBody"]["content"]
+    assert api.get("/docs").status_code == 404  # Swagger UI would load its scripts from a CDN
+    assert api.put("/healthz").json()["error"] == "method_not_allowed"
