@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/tiff": "tiff"};
 
-const state = {models: [], file: null, inputUrl: null, resultUrl: null, controller: null, timer: null};
+const state = {models: [], limits: {}, file: null, inputUrl: null, resultUrl: null, controller: null, timer: null};
 
 /** One line for a refused request: the API's `detail`, else what the browser or the proxy said. */
 async function refusal(response) {
@@ -54,7 +54,9 @@ async function loadModels() {
   try {
     const response = await fetch("v1/models");
     if (!response.ok) throw new Error(await refusal(response));
-    state.models = (await response.json()).models;
+    const listing = await response.json();
+    state.models = listing.models;
+    state.limits = listing.limits || {};
   } catch (e) {
     showError(`Cannot list the models: ${e.message}`);
     return;
@@ -76,7 +78,13 @@ function chooseFile(file) {
   if (state.inputUrl) URL.revokeObjectURL(state.inputUrl);
   state.inputUrl = URL.createObjectURL(file);
   $("chosen").textContent = `${file.name} · ${(file.size / 1024).toFixed(0)} KB`;
-  showError("");
+  // The service answers an over-long upload before reading it and closes the connection, which a browser may
+  // report as a network error: say the limit here instead.
+  const limit = state.limits.max_upload_bytes;
+  const tooLarge = limit && file.size > limit;
+  showError(tooLarge ? `${file.name} is ${(file.size / 1e6).toFixed(1)} MB; this service takes uploads of at most ` +
+                       `${(limit / 1e6).toFixed(1)} MB` : "");
+  if (tooLarge) state.file = null;
   updateButton();
 }
 
