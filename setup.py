@@ -44,9 +44,19 @@ setup(
         "onnx": ["onnx>=1.17,<2", "onnxruntime>=1.20,<2", "onnxscript>=0.2,<1"],
         # scripts/export.py --format safetensors (0.8 tested); spandrel opens the exports in the test extra only.
         "safetensors": ["safetensors>=0.4,<1"],
+        # scripts/serve.py (scripts/serving/): the app, its server, multipart parsing from memory, metrics. uvicorn
+        # 0.30 has --workers' health-check timeout; python-multipart 0.0.18 fixed a form-parsing denial of service.
+        "serve": ["fastapi>=0.110,<1", "uvicorn>=0.30,<1", "python-multipart>=0.0.18,<0.1",
+                  "prometheus-client>=0.20,<1"],
+        # scripts/serve_ray.py: the service on Ray Serve (BackpressureConfig, for its 503 + Retry-After, is in 2.60).
+        "cluster": ["ray[serve]>=2.60,<3"],
         # import-linter checks the layers in .importlinter (run by scripts/test.sh); 2.1 has "|" independent siblings.
+        # selenium: the upload page's browser test (tests/scripts/test_serve_browser.py), with Debian's chromium-driver.
         "test": ["pytest>=7,<10", "scikit-image>=0.21,<1", "tensorboard>=2.12,<3", "import-linter>=2.1,<3",
                  "torch-fidelity>=0.4,<0.5", "wandb>=0.17,<1", "av>=14,<19", "onnx>=1.17,<2", "onnxruntime>=1.20,<2",
-                 "onnxscript>=0.2,<1", "safetensors>=0.4,<1", "spandrel>=0.4,<1"],
+                 "onnxscript>=0.2,<1", "safetensors>=0.4,<1", "spandrel>=0.4,<1", "fastapi>=0.110,<1",
+                 "uvicorn>=0.30,<1", "python-multipart>=0.0.18,<0.1", "prometheus-client>=0.20,<1",
+                 "httpx>=0.27,<1",  # httpx: the framework's TestClient and the real-server tests
+                 "selenium>=4.11,<5", "ray[serve]>=2.60,<3"],
     },
 )

@@ -22,17 +22,21 @@ Precision: test.py's `--amp auto`, bf16 where the CPU (AVX512-BF16, AMX) or GPU 
 computes it natively, since SRGAN's bf16 outputs score within 0.01 dB of fp32's (docs/benchmarks.md); fp32
 elsewhere and with --fp32. Errors in the options: one line, exit code 2, before anything runs. An image that
 cannot be read is named, skipped and counted; the others are written (each file atomically, so an interrupted
-run leaves only whole files) and the exit code is 2 at the end.
+run leaves only whole files) and the exit code is 2 at the end. A result already in -o is kept (--overwrite
+redoes it), so a rerun after a crash does only what is missing.
+
+Many processes: `torchrun --nproc_per_node N [--nnodes M ...] scripts/upscale.py ...`, or `--gpu_ids 0,1`,
+which starts one process per GPU itself (util/launcher.py). Rank 0 owns -o (its FolderLock; the others write
+under it), splits the missing results between the ranks and prints the one summary (util/sharding.py).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import logging
-import math
 import os
 import sys
-from typing import Callable, List, NoReturn, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
@@ -42,50 +46,24 @@ from models.inference.loading import published_file_as_run
 from models.inference.onnx_backend import BACKENDS
 from models.inference.resolve import ALPHA_UPSAMPLERS
 from options import upscale_options
-from util import download
-from util.cli import run_cli
-from util.errors import DataError, OptionError, StorageError
+from util import distributed, download, launcher, sharding
+from util.cli import OptionParser, at_least, positive_number, run_cli
+from util.device import available_gpu_ids, parse_gpu_ids, rank_gpu_ids
+from util.errors import DataError, OptionError, StorageError, ToolkitError
 from util.fileio import file_problem, remove_stale_temp_files, write_failure
 from util.images import OUTPUT_FORMATS, can_write, choose_format, read_image, save_image
-from util.images.folders import list_inputs, plan_outputs
+from util.images.folders import existing_result, list_inputs, plan_outputs
 from util.images.reading import peek_image
 from util.images.outputs import DEFAULT_QUALITY
 from util.locks import FolderLock
 
 logger = logging.getLogger("upscale")
 
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2, like every other failure."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number (e.g. 2, 3.5 or 4), got {text}")
-    return value
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-    return parse
+BUSY_ADVICE = "wait for it to end, or choose another -o"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="upscale.py", description=__doc__.split("\n\n")[0])
+    p = OptionParser(prog="upscale.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-i", "--input", default="inputs",
                    help="an image, or a folder of images (its subfolders with -r) (default: %(default)s)")
     p.add_argument("-r", "--recursive", action="store_true",
@@ -104,25 +82,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where models are, and zoo models go (default: %(default)s)")
     p.add_argument("--epoch", default="latest",
                    help="which checkpoint of the run: latest or an epoch (default: %(default)s)")
-    p.add_argument("-s", "--outscale", type=_positive, default=None,
+    p.add_argument("-s", "--outscale", type=positive_number, default=None,
                    help="final upscaling factor, any positive number (default: the network's own scale)")
     pairs = ", ".join(f"{n} with {download.SR_MODELS.get(n).denoise_pair}" for n in download.SR_MODELS.names()
                       if download.SR_MODELS.get(n).denoise_pair)
     p.add_argument("-dn", "--denoise", "--denoise_strength", dest="denoise", type=float, default=None,
                    help=f"denoising strength in [0, 1], Real-ESRGAN's -dn: blends {pairs}; 1 is the model as "
                         f"published (default: {DEFAULT_DENOISE}, as Real-ESRGAN's)")
-    p.add_argument("-t", "--tile", type=_count(0), default=None,
+    p.add_argument("-t", "--tile", type=at_least(0), default=None,
                    help="LR tile size, so memory stays bounded; 0: the whole image at once (default: the model's, "
                         "test.py's --tile)")
-    p.add_argument("--tile_pad", type=_count(0), default=None,
+    p.add_argument("--tile_pad", type=at_least(0), default=None,
                    help="LR pixels of context around each tile (default: the model's, test.py's --tile_pad)")
-    p.add_argument("--pre_pad", type=_count(0), default=0,
+    p.add_argument("--pre_pad", type=at_least(0), default=0,
                    help="LR pixels mirrored onto the right and bottom edges before the network and cut from the "
                         "result, Real-ESRGAN's --pre_pad (default: %(default)s)")
     p.add_argument("--alpha_upsampler", choices=ALPHA_UPSAMPLERS, default="bicubic",
                    help="how an alpha channel is upscaled: bicubic, or realesrgan (through the network as a grey "
                         "image, a second pass; Real-ESRGAN's default) (default: %(default)s)")
-    p.add_argument("--max_output_pixels", type=_count(1), default=MAX_OUTPUT_PIXELS,
+    p.add_argument("--max_output_pixels", type=at_least(1), default=MAX_OUTPUT_PIXELS,
                    help="refuse a result with more pixels than this, before any work (default: %(default)s, "
                         "16384 x 16384)")
     p.add_argument("--suffix", default="out",
@@ -130,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ext", default="auto", choices=("auto",) + OUTPUT_FORMATS,
                    help="format of the results; auto: the input's (png, jpg, webp), PNG for other inputs "
                         "(default: %(default)s)")
-    p.add_argument("--quality", type=_count(1), default=DEFAULT_QUALITY,
+    p.add_argument("--quality", type=at_least(1), default=DEFAULT_QUALITY,
                    help="JPEG / WebP quality, 1-100 (default: %(default)s)")
     p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
@@ -138,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="torch",
                    help="what runs the network: torch, or onnxruntime (fp32; exported once into <checkpoints_dir>/"
                         "<name>/export/, needs pip install -e '.[onnx]') (default: %(default)s)")
+    p.add_argument("--num_threads", type=at_least(1), default=None,
+                   help="torch's CPU threads per process (default: every core for one process; under torchrun "
+                        "each process its share, the cores // the processes on the machine)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="upscale every input again; by default a result already in -o is kept, so a rerun after "
+                        "a crash does only what is missing")
     p.add_argument("--verbose", action="store_true", help="also log the full options and every file written")
     return p
 
@@ -185,11 +169,14 @@ def upscale_one(upscaler: Upscaler, path: str, stem: str, args: argparse.Namespa
     return True
 
 
-def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> None:
+def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> List[int]:
     """Refuse, from the images' headers and before any network work, an --outscale that makes a result under
-    one pixel or over --max_output_pixels; say which inputs are animated (their first frame is upscaled)."""
+    one pixel or over --max_output_pixels; say which inputs are animated (their first frame is upscaled).
+    Returns each input's pixel count (0 for one that cannot be read), the work util/sharding splits."""
+    pixels = []
     for path in inputs:
         header = peek_image(path)
+        pixels.append(0 if header is None else header[0][0] * header[0][1])
         if header is None:
             continue  # not readable: named and counted when its turn comes
         size, frames = header
@@ -199,6 +186,7 @@ def check_sizes(inputs: List[str], scale: int, args: argparse.Namespace) -> None
             raise OptionError(f"{path}: {e}; choose another -s/--outscale (or --max_output_pixels)") from None
         if frames > 1:
             logger.warning("%s is animated (%d frames): only its first frame is upscaled", path, frames)
+    return pixels
 
 
 def refuse_file_output(folder: str) -> None:
@@ -217,11 +205,12 @@ def prepare_output(folder: str) -> None:
         raise StorageError(f"-o {folder}: cannot create the folder ({e.strerror or e}); choose another -o") from None
 
 
-def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args: argparse.Namespace) -> List[str]:
+def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args: argparse.Namespace,
+                   show: bool = True) -> List[str]:
     """Upscale each input into its planned result; the inputs that could not be read."""
     failed: List[str] = []
     written = 0
-    with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None) as progress:
+    with tqdm(total=len(inputs), unit="img", desc="upscale", disable=None if show else True) as progress:
         for path, stem in zip(inputs, stems):
             try:
                 if upscale_one(upscaler, path, stem, args):
@@ -235,32 +224,102 @@ def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args
     return failed
 
 
-def upscale_all(args: argparse.Namespace) -> int:
-    inputs = list_inputs(args.input, args.recursive)  # before the model: a wrong -i or -o costs no install
-    refuse_file_output(args.output)
-    stems = plan_outputs(inputs, args.output, args.suffix, args.input if args.recursive else None)
-    flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
+def load(args: argparse.Namespace, flags: List[str], inputs: Optional[List[str]] = None
+         ) -> Tuple[Upscaler, List[int]]:
+    """The Upscaler, and with `inputs` their checked sizes (check_sizes), the model installed first if missing."""
     folder = (contextlib.nullcontext(args.checkpoints_dir) if args.model_path is None
               else published_file_as_run(args.name, args.model_path))
     with folder as checkpoints_dir:  # a --model_path file is converted into a temporary folder, gone once loaded
         opt = upscale_options(args.name, checkpoints_dir, args.epoch, flags)
-        check_sizes(inputs, opt.scale, args)
+        pixels = check_sizes(inputs, opt.scale, args) if inputs is not None else []
         upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels, args.pre_pad,
                                  args.alpha_upsampler, args.backend)
+    return upscaler, pixels
+
+
+def plan(args: argparse.Namespace, upscaler_flags: List[str], ranks: int, owned: contextlib.ExitStack
+         ) -> Tuple[Upscaler, dict]:
+    """Rank 0's part before any rank upscales: the Upscaler (the model installed first if missing), -o locked
+    in `owned`, and the work: each rank's (input, result stem) pairs, the missing results split by pixels
+    (util/sharding), with the count of inputs and of results already there. Paths travel, not indices, so the
+    other ranks never list the folder themselves."""
+    inputs = list_inputs(args.input, args.recursive)  # before the model: a wrong -i or -o costs no install
+    refuse_file_output(args.output)
+    stems = plan_outputs(inputs, args.output, args.suffix, args.input if args.recursive else None)
+    upscaler, pixels = load(args, upscaler_flags, inputs)
     prepare_output(args.output)
-    # One upscale.py at a time writes a folder (two would interleave their results).
-    with FolderLock(args.output, "upscale.py", "wait for it to end, or choose another -o"):
-        remove_stale_temp_files(args.output)  # left by a run killed mid-write
-        failed = upscale_inputs(upscaler, inputs, stems, args)
-    written = len(inputs) - len(failed)
-    logger.info("%d of %d images upscaled into %s", written, len(inputs), args.output)
+    # One upscale.py run at a time writes a folder (two would interleave their results); its other ranks write
+    # under rank 0's lock, which they never take.
+    owned.enter_context(FolderLock(args.output, "upscale.py", BUSY_ADVICE))
+    remove_stale_temp_files(args.output)  # left by a run killed mid-write
+    todo = [i for i, (path, stem) in enumerate(zip(inputs, stems))
+            if args.overwrite or existing_result(stem, args.ext, path) is None]
+    shares = sharding.split_by_size([pixels[i] for i in todo], ranks)
+    return upscaler, {"shares": [[(inputs[todo[j]], stems[todo[j]]) for j in share] for share in shares],
+                      "total": len(inputs), "kept": len(inputs) - len(todo)}
+
+
+def upscale_all(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    world = distributed.world_from_env()
+    gpu_ids = available_gpu_ids(parse_gpu_ids(args.gpu_ids))
+    if len(gpu_ids) > 1 and not world.distributed:  # one process per GPU, which own -o through this lock
+        refuse_file_output(args.output)
+        prepare_output(args.output)
+        with FolderLock(args.output, "upscale.py", BUSY_ADVICE) as owner:
+            return launcher.relaunch(os.path.abspath(__file__), argv, len(gpu_ids), **owner.for_children())
+    sharding.share_threads(world, args.num_threads)
+    flags = ["--gpu_ids", ",".join(map(str, rank_gpu_ids(gpu_ids, world))) or "-1"] + (["--amp", "none"]
+                                                                                        if args.fp32 else [])
+    with sharding.process_group(world), contextlib.ExitStack() as owned:
+        upscaler, work = None, None
+        if world.is_main:
+            try:
+                upscaler, work = plan(args, flags, world.size, owned)
+            except ToolkitError as e:
+                sharding.from_main(e.exit_code)  # the others end with its code; rank 0 alone says why
+                raise
+        work = sharding.from_main(work)
+        if isinstance(work, int):
+            return work
+        upscaler = sharding.in_turn(world, lambda: load(args, flags)[0], upscaler)
+        mine = work["shares"][world.rank]
+        try:
+            failed = upscale_inputs(upscaler, [p for p, _ in mine], [s for _, s in mine], args, show=world.is_main)
+            stopped = None
+        except ToolkitError as e:  # a full disk: told to rank 0 before this rank ends with it
+            failed, stopped = [], e
+        results = sharding.gather((len(mine) - len(failed) if stopped is None else None, failed,
+                                   None if stopped is None else str(stopped)))
+    if stopped is not None and not (world.is_main and world.distributed):
+        raise stopped  # its own line (rank 0's summary names another rank's too)
+    return summary(args, world, results, work["total"], work["kept"])
+
+
+def summary(args: argparse.Namespace, world: distributed.World, results: List[tuple], total: int, kept: int
+            ) -> int:
+    """Rank 0's one summary of every rank's (written, unreadable inputs, why it stopped); exit code 0, or an
+    error for unreadable inputs or a rank that stopped. The other ranks return the same code, silently."""
+    failed = [path for _, paths, _ in results for path in paths]
+    stopped = [f"process {rank}: {why}" for rank, (_, _, why) in enumerate(results) if why is not None]
+    code = 1 if stopped else 2 if failed else 0
+    if not world.is_main:
+        return code
+    written = sum(n for n, _, _ in results if n is not None)
+    logger.info("%d of %d images upscaled into %s%s%s", written, total, args.output,
+                f" ({kept} already there, kept; --overwrite redoes them)" if kept else "",
+                f" by {world.size} processes" if world.distributed else "")
+    if stopped:
+        raise StorageError(f"{len(stopped)} of {world.size} processes stopped early ({'; '.join(stopped)}); the "
+                           f"same command again does what is missing")
     if failed:
-        raise DataError(f"{len(failed)} of {len(inputs)} inputs could not be read and were skipped: "
-                        f"{', '.join(failed)}")
+        raise DataError(f"{len(failed)} of {total} inputs could not be read and were skipped: {', '.join(failed)}")
     return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not distributed.world_from_env().is_main:
+        logging.getLogger().setLevel(logging.ERROR)  # rank 0 alone logs progress and the summary
     args = parse_args(argv)
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
@@ -269,7 +328,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     level = options_log.level
     options_log.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        return upscale_all(args)
+        return upscale_all(args, argv)
     finally:
         options_log.setLevel(level)
 

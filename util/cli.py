@@ -5,16 +5,18 @@ program with its message on stderr and its `exit_code`; anything else is a bug a
 """
 from __future__ import annotations
 
+import argparse
 import logging
+import math
 import random
 import re
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .errors import ToolkitError
+from .errors import OptionError, ToolkitError
 
 
 class _Formatter(logging.Formatter):
@@ -73,3 +75,34 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Seque
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+class OptionParser(argparse.ArgumentParser):
+    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2, like every other failure."""
+
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(f"{message} (see {self.prog} --help)")
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0 (--outscale, a size in MB, seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a positive number (e.g. 2, 3.5 or 4), got {text}")
+    return value
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: an integer >= `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse

@@ -12,8 +12,8 @@ time and memory (msrresnet: 27.9 CPU-s and 2.14 GB against 17.9 CPU-s and 1.65 G
 
 The file comes from a cache beside the run, `<checkpoints_dir>/<name>/export/<netG>-<key>.onnx`, keyed by the
 sha256 of the weights (after --denoise's blend), so any run or zoo model works and a retrained one is exported
-again; the first use exports and checks it (models/inference/export.py, 5-15 s). Threads: `threads` intra-op
-threads (the options' --num_threads, at most the CPU count; 0: onnxruntime's own choice, one per core).
+again; the first use exports and checks it (models/inference/export.py, 5-15 s). Threads: torch's count
+(`onnx_threads`), so --num_threads and torchrun's shares hold for both backends.
 """
 from __future__ import annotations
 
@@ -64,10 +64,10 @@ def weights_key(state: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()[:16]
 
 
-def onnx_threads(num_threads: int) -> int:
-    """onnxruntime's intra-op threads for --num_threads: at most the CPU count (the default of 4 on a 2-core
-    machine would oversubscribe it); 0 leaves the choice to onnxruntime."""
-    return min(num_threads, os.cpu_count() or 1) if num_threads > 0 else 0
+def onnx_threads() -> int:
+    """onnxruntime's intra-op threads: torch's, so both backends use the same cores (upscale.py's --num_threads
+    sets them, and under torchrun each process gets its share of the machine's cores; util/sharding)."""
+    return torch.get_num_threads()
 
 
 def providers_for(device: torch.device) -> Tuple[str, ...]:
@@ -96,4 +96,4 @@ def onnxruntime_generator(net: nn.Module, opt: Any, state: Mapping[str, torch.Te
                                f"make it writable or use --backend torch") from None
         logger.info("exporting %s to ONNX for onnxruntime (once for these weights): %s", opt.name, path)
         export_onnx(net, path, model_metadata(opt))
-    return OnnxGenerator(path, onnx_threads(opt.num_threads), providers_for(opt.device))
+    return OnnxGenerator(path, onnx_threads(), providers_for(opt.device))

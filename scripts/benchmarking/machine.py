@@ -14,10 +14,10 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 
-def _proc_status_mib(field: str) -> Optional[float]:
-    """A `VmXXX:` line of /proc/self/status in MiB (Linux), None where there is no such file."""
+def proc_status_mib(field: str, pid: str = "self") -> Optional[float]:
+    """A `VmXXX:` line of /proc/<pid>/status in MiB (Linux), None where there is no such file (or process)."""
     try:
-        with open("/proc/self/status", encoding="ascii") as f:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
@@ -34,7 +34,7 @@ def peak_rss_mib() -> float:
     parent had when it forked, and small measurements would all read the parent's size. Elsewhere
     ru_maxrss (KiB on Linux, bytes on macOS).
     """
-    hwm = _proc_status_mib("VmHWM")
+    hwm = proc_status_mib("VmHWM")
     if hwm is not None:
         return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -43,7 +43,7 @@ def peak_rss_mib() -> float:
 
 def current_rss_mib() -> Optional[float]:
     """RSS right now, to show how much of the peak the interpreter and torch take by themselves."""
-    return _proc_status_mib("VmRSS")
+    return proc_status_mib("VmRSS")
 
 
 def cuda_max_allocated_mib(device: Any) -> Optional[float]:

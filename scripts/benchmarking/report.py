@@ -26,7 +26,7 @@ def _cell(value: Any, spec: str = "") -> str:
     return format(value, spec) if spec else str(value)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> List[str]:
+def markdown_table_lines(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> List[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -79,7 +79,7 @@ def markdown_report(report: Dict[str, Any]) -> str:
                          _cell(100 * r["mfu"] if r.get("mfu") is not None else None, ".1f")
                          + ("%" if r.get("mfu") is not None else "")])
         right = [False] * 6 + [True] * 9
-        lines += ["", "### Training", "", *_table(header, rows, right)]
+        lines += ["", "### Training", "", *markdown_table_lines(header, rows, right)]
         pairs = [(r, next((d for d in train if (d["model"], d["setting"], d["config"]) ==
                            (r["model"], r["setting"], "default")), None)) for r in train if r["config"] == BEFORE]
         if pairs:
@@ -88,7 +88,7 @@ def markdown_report(report: Dict[str, Any]) -> str:
                      _cell(d.get("speedup_vs_before") if d else None, ".2f")
                      + ("x" if d and d.get("speedup_vs_before") else "")] for b, d in pairs]
             lines += ["", "### Default step time, before and after", "",
-                      *_table(["model", "setting", "before (s/step)", "after, default config (s/step)", "speed-up"],
+                      *markdown_table_lines(["model", "setting", "before (s/step)", "after, default config (s/step)", "speed-up"],
                               rows, [False, False, True, True, True])]
     sr = report.get("summary", {}).get("sr", [])
     if sr:
@@ -135,7 +135,7 @@ def sr_table(sr: Sequence[Dict[str, Any]]) -> List[str]:
                      _cell(r["flops_useful"] / 1e12 if r.get("flops_useful") else None, ".3g"),
                      _cell(r.get("overlap"), ".2f") + ("x" if r.get("overlap") else ""), peak,
                      _percent(r.get("mfu")), _percent(r.get("mfu_computed")), _percent(r.get("cpu_busy_others"))])
-    return _table(header, rows, [False] * 9 + [True] * 11)
+    return markdown_table_lines(header, rows, [False] * 9 + [True] * 11)
 
 
 def sr_notes(report: Dict[str, Any]) -> List[str]:

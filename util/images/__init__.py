@@ -9,11 +9,11 @@ SSIM on the Y channel), `outputs` (a batch tool's result files: format, collisio
 `lab` (sRGB <-> CIE Lab in torch, for colorization).
 """
 from .metrics import SSIM_WINDOW, psnr, rgb_to_y, sr_metrics, ssim
-from .outputs import OUTPUT_FORMATS, can_write, choose_format, output_stems, save_image
+from .outputs import OUTPUT_FORMATS, can_write, choose_format, encode_image, output_stems, save_image
 from .pixels import BIT_DEPTHS, quantize
-from .reading import IMG_EXTENSIONS, is_image_file, load_image, make_dataset, read_error
+from .reading import IMG_EXTENSIONS, is_image_file, load_image, make_dataset, peek_bytes, read_error
 from .resize import bicubic_downscale, bicubic_upscale, modcrop, resize_bicubic, resize_lanczos
-from .sr_io import SRImage, read_image, to_pil_8bit, write_image
+from .sr_io import SRImage, decode_image, read_image, to_pil_8bit, write_image
 
 __all__ = [
     "BIT_DEPTHS",
@@ -25,11 +25,14 @@ __all__ = [
     "bicubic_upscale",
     "can_write",
     "choose_format",
+    "decode_image",
+    "encode_image",
     "is_image_file",
     "load_image",
     "make_dataset",
     "modcrop",
     "output_stems",
+    "peek_bytes",
     "psnr",
     "quantize",
     "read_error",

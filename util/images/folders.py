@@ -4,7 +4,9 @@ A folder is read as Real-ESRGAN's script reads it: its own files, not its subfol
 file name, so two subfolders' photo.jpg would meet), sorted, hidden files skipped; files whose names are not
 image names (IMG_EXTENSIONS) are left alone and counted in the log. A single file is taken whatever its
 name: its contents decide whether it is an image. The output names are util/images.output_stems's, which
-never collide; an output that would replace one of the inputs is refused before anything runs.
+never collide; an output that would replace one of the inputs is refused before anything runs. A result that
+is already there (`existing_result`) is a whole file: results are written atomically, under a hidden temporary
+name (`.<name>.<random>.tmp`) until complete, so a run killed mid-write leaves nothing under the result's name.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from typing import Dict, List, Optional, Tuple
 from util.errors import DataError, OptionError
 from util.fileio import file_problem
 from util.images import IMG_EXTENSIONS, OUTPUT_FORMATS, is_image_file, output_stems
+from util.images.outputs import requested_format
 
 logger = logging.getLogger(__name__)
 
@@ -91,3 +94,13 @@ def plan_outputs(inputs: List[str], output_dir: str, suffix: str, root: Optional
                 raise OptionError(f"the result {stem + ext} would replace that input: choose another -o folder or "
                                   f"a --suffix")
     return stems
+
+
+def existing_result(stem: str, requested: str, source: str) -> Optional[str]:
+    """The result already written for input `source` at `stem` (plan_outputs'), or None: `<stem>.<fmt>` in the
+    format asked for (`--ext`, util/images/outputs.requested_format) or in PNG, the format a result that format
+    cannot hold is written in. A rerun after a crash skips these, so it only does what is missing."""
+    for fmt in dict.fromkeys((requested_format(requested, source), "png")):
+        if os.path.isfile(f"{stem}.{fmt}"):
+            return f"{stem}.{fmt}"
+    return None

@@ -27,19 +27,19 @@ name still taken gets -2, -3, ... Every write is atomic (util/fileio): an interr
 from __future__ import annotations
 
 import collections
+import io
 import logging
 import os
-from typing import IO, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from PIL import Image
 
-from util.fileio import atomic_write
-
-from .sr_io import SRImage, to_pil_8bit, write_image, write_tiff
+from .sr_io import SRImage, encode_png, encode_tiff, to_pil_8bit, write_bytes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OUTPUT_FORMATS", "can_write", "cannot_hold", "choose_format", "output_stems", "save_image"]
+__all__ = ["OUTPUT_FORMATS", "can_write", "cannot_hold", "choose_format", "encode_image", "output_stems",
+           "requested_format", "save_image"]
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tiff")
 DEFAULT_QUALITY = 95
@@ -62,54 +62,68 @@ def cannot_hold(img: SRImage, fmt: str) -> Optional[str]:
     return None
 
 
+def requested_format(requested: str, source: str) -> str:
+    """The format asked for: `requested` itself, or with 'auto' that of `source` (the input's path) when it is
+    png, jpg / jpeg, webp or tiff, else PNG. A result is written in it, or as PNG when it cannot hold the image."""
+    if requested == "auto":
+        return _SOURCE_FORMATS.get(os.path.splitext(source)[1].lower(), "png")
+    if requested in OUTPUT_FORMATS:
+        return requested
+    raise ValueError(f"unknown output format {requested!r}; choose auto or one of {', '.join(OUTPUT_FORMATS)}")
+
+
 def choose_format(img: SRImage, requested: str, source: str) -> Tuple[str, Optional[str]]:
     """The format to write `img` in, and why it is PNG instead of the one asked for (None when it is not).
 
     `requested`: 'auto' (the format of `source`, the input's path, when it is png, jpg / jpeg or webp; PNG for
     any other input) or one of OUTPUT_FORMATS.
     """
-    if requested == "auto":
-        fmt = _SOURCE_FORMATS.get(os.path.splitext(source)[1].lower(), "png")
-    elif requested in OUTPUT_FORMATS:
-        fmt = requested
-    else:
-        raise ValueError(f"unknown output format {requested!r}; choose auto or one of {', '.join(OUTPUT_FORMATS)}")
+    fmt = requested_format(requested, source)
     reason = cannot_hold(img, fmt)
     return ("png", reason) if reason else (fmt, None)
+
+
+def encode_image(img: SRImage, fmt: str, quality: int = DEFAULT_QUALITY) -> bytes:
+    """`img` as the bytes of a `fmt` file (one of OUTPUT_FORMATS): what `save_image` writes, and what the service
+    answers. PNG and TIFF keep every kind (encode_png, encode_tiff); JPEG and WebP are 8-bit files at `quality`
+    (1-100). ValueError for another format or a kind the format cannot hold (`choose_format` picks one that can).
+    """
+    if fmt == "png":
+        return encode_png(img)
+    if fmt == "tiff":
+        return encode_tiff(img)
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be in 1..100, got {quality}")
+    reason = cannot_hold(img, fmt)
+    if reason:
+        raise ValueError(f"cannot encode it as {fmt}: {reason}; write it as PNG")
+    pil = to_pil_8bit(img)  # 'L', 'RGB' or 'RGBA', rounded to 8 bits
+    if fmt == "webp" and pil.mode == "L":
+        pil = pil.convert("RGB")  # WebP has no grey mode
+    out = io.BytesIO()
+    pil.save(out, format=_PIL_FORMATS[fmt], quality=quality)
+    return out.getvalue()
 
 
 def save_image(path: str, img: SRImage, quality: int = DEFAULT_QUALITY) -> None:
     """Write `img` in the format of `path`'s suffix (.png, .jpg / .jpeg, .webp, .tiff / .tif), atomically.
 
-    PNG and TIFF keep every kind (write_image, write_tiff); JPEG and WebP are 8-bit files written at `quality` (1-100). Raises
-    ValueError, before writing anything, for a suffix of another format or a kind the format cannot hold
-    (`choose_format` picks one that can).
+    The bytes are `encode_image`'s. Raises ValueError, before writing anything, for a suffix of another format
+    or a kind the format cannot hold (`choose_format` picks one that can).
     """
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1].lower()
     fmt = {".jpeg": "jpg", ".tif": "tiff"}.get(suffix, suffix.lstrip("."))
-    if fmt == "png":
-        write_image(path, img)
-        return
-    if fmt == "tiff":
-        write_tiff(path, img)
-        return
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"save_image writes {', '.join(OUTPUT_FORMATS)} files; {path!r} has the suffix {suffix!r}")
-    if not 1 <= quality <= 100:
-        raise ValueError(f"quality must be in 1..100, got {quality}")
-    reason = cannot_hold(img, fmt)
-    if reason:
-        raise ValueError(f"cannot write {path}: {reason}; write it as PNG")
-    pil = to_pil_8bit(img)  # 'L', 'RGB' or 'RGBA', rounded to 8 bits
-    if fmt == "webp" and pil.mode == "L":
-        pil = pil.convert("RGB")  # WebP has no grey mode
-
-    def write(fh: IO[bytes]) -> None:
-        pil.save(fh, format=_PIL_FORMATS[fmt], quality=quality)
-
-    atomic_write(path, write)
-    logger.debug("wrote %s (%s, quality %d)", path, pil.mode, quality)
+    try:
+        data = encode_image(img, fmt, quality)
+    except ValueError as e:
+        raise ValueError(f"cannot write {path}: {e}") from None
+    write_bytes(path, data)
+    logger.debug("wrote %s (%s, quality %d)", path, fmt, quality)
 
 
 def output_stems(sources: Sequence[str], suffix: str) -> List[str]:

@@ -56,10 +56,11 @@ through util/images/sr_io.py, which shares READ_ERRORS and read_error() so that 
 from __future__ import annotations
 
 import logging
+import io
 import math
 import os
 import re
-from typing import List, Optional, Set, Tuple
+from typing import IO, List, Optional, Set, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -70,7 +71,7 @@ from util.fileio import file_problem
 logger = logging.getLogger(__name__)
 
 __all__ = ["IMG_EXTENSIONS", "READ_ERRORS", "WIDE_GREY_MODES", "float_to_unit", "is_image_file", "make_dataset",
-           "load_image", "read_error"]
+           "load_image", "peek_bytes", "peek_image", "read_error"]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -186,26 +187,49 @@ def peek_image(path: str) -> Optional[Tuple[Tuple[int, int], int]]:
     if file_problem(path) is not None:
         return None
     try:
-        with Image.open(path) as img:
+        header = _peek(path)
+    except Image.DecompressionBombError:
+        return None
+    return None if header is None else header[:2]
+
+
+def peek_bytes(data: bytes, name: str = "upload") -> Optional[Tuple[Tuple[int, int], int, str]]:
+    """`peek_image` of a file's bytes (an upload): its upright (W, H), frames and PIL's format name ('PNG',
+    'JPEG', ...) from the header, or None for what is not an image. A header over twice PIL's pixel limit, which
+    PIL refuses before giving its size, raises read_error's DataError for `name` ("image is too large (N
+    pixels ...)"), so a service can answer "too many pixels" rather than "not an image"."""
+    try:
+        return _peek(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        raise read_error(name, e) from e
+
+
+def _peek(source: Union[str, IO[bytes]]) -> Optional[Tuple[Tuple[int, int], int, str]]:
+    """The header's facts; None for what PIL cannot read, but a DecompressionBombError propagates."""
+    try:
+        with Image.open(source) as img:
             w, h = img.size
             if img.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF Orientation: transposed or rotated by 90 degrees
                 w, h = h, w
-            return (w, h), int(getattr(img, "n_frames", 1))
+            return (w, h), int(getattr(img, "n_frames", 1)), str(img.format)
+    except Image.DecompressionBombError:
+        raise
     except READ_ERRORS:
         return None
 
 
-def read_error(path: str, exc: BaseException) -> DataError:
+def read_error(path: str, exc: BaseException, head: Optional[bytes] = None) -> DataError:
     """The DataError for a file PIL (or another decoder) could not read: "cannot read image PATH: REASON; ADVICE".
 
     One wording for every reader (load_image here, util/images/sr_io.read_image), so a bad file is reported
-    the same way whether a training run or SR inference meets it.
+    the same way whether a training run or SR inference meets it. `head`: the file's first bytes where they are
+    in memory already (an upload), else they are read from `path` to say what the file starts with.
     """
-    reason, advice = _reason_and_advice(path, exc)
+    reason, advice = _reason_and_advice(path, exc, head)
     return DataError(f"cannot read image {path}: {reason}; {advice}", path=path)
 
 
-def _reason_and_advice(path: str, exc: BaseException) -> Tuple[str, str]:
+def _reason_and_advice(path: str, exc: BaseException, head: Optional[bytes]) -> Tuple[str, str]:
     """What went wrong reading `path` and what the user can do about it, as two phrases for a DataError."""
     replace = "remove or replace the file"
     if isinstance(exc, Image.DecompressionBombError):
@@ -218,11 +242,12 @@ def _reason_and_advice(path: str, exc: BaseException) -> Tuple[str, str]:
             "downscale it, or raise PIL.Image.MAX_IMAGE_PIXELS if the file is trusted",
         )
     if isinstance(exc, UnidentifiedImageError):
-        try:
-            with open(path, "rb") as f:
-                head = f.read(16)
-        except OSError:
-            head = None
+        if head is None:
+            try:
+                with open(path, "rb") as f:
+                    head = f.read(16)
+            except OSError:
+                head = None
         if head == b"":
             return "the file is empty (0 bytes)", replace
         if head is not None:

@@ -47,14 +47,15 @@ import png
 import torch
 from PIL import Image, ImageOps
 
-from util.fileio import atomic_save_pil, atomic_write
+from util.fileio import atomic_write
 
 from .pixels import check_bit_depth, from_uint, to_uint
 from .reading import READ_ERRORS, WIDE_GREY_MODES, check_readable, float_to_unit, read_error
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SRImage", "read_image", "write_image", "to_pil_8bit"]
+__all__ = ["SRImage", "decode_image", "encode_png", "encode_tiff", "read_image", "write_bytes", "write_image",
+           "to_pil_8bit"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Channels stored by the PNG colour types that PIL narrows to 8 bit at depth 16: RGB, grey + alpha, RGBA.
@@ -231,6 +232,15 @@ def read_image(path: str) -> SRImage:
     try:
         with open(path, "rb") as fh:
             data = fh.read()  # once: PIL and (for 16-bit colour files) OpenCV decode the same bytes
+    except OSError as exc:
+        raise read_error(path, exc) from exc
+    return decode_image(data, path)
+
+
+def decode_image(data: bytes, name: str) -> SRImage:
+    """The SRImage of a whole file's bytes (`read_image` without the file: an upload to the service), with
+    read_image's rules and errors; `name` is what a DataError calls the image."""
+    try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()  # PIL checks the size limit and the whole file, also for the files OpenCV decodes
             wide = _wide_colour_channels(img, data)
@@ -239,7 +249,7 @@ def read_image(path: str) -> SRImage:
             upright = ImageOps.exif_transpose(img)
             return _from_pil(upright if upright is not None else img)
     except READ_ERRORS as exc:
-        raise read_error(path, exc) from exc
+        raise read_error(name, exc, data[:16]) from exc
 
 
 # ---- writing -------------------------------------------------------------------------------------------------
@@ -276,6 +286,15 @@ def _pil_8bit(img: SRImage) -> Image.Image:
     return Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
 
 
+def encode_png(img: SRImage) -> bytes:
+    """`img` as the bytes of a PNG of the same kind (write_image's rules; the service answers these bytes)."""
+    if img.bit_depth != 8:
+        return _encode_png16(to_uint(_with_alpha(img), 16))
+    out = io.BytesIO()
+    _pil_8bit(img).save(out, format="PNG")
+    return out.getvalue()
+
+
 def write_image(path: str, img: SRImage) -> None:
     """Write `img` as a PNG of the same kind, atomically (a killed run never leaves half a file).
 
@@ -287,36 +306,36 @@ def write_image(path: str, img: SRImage) -> None:
     path = os.fspath(path)
     if os.path.splitext(path)[1].lower() != ".png":
         raise ValueError(f"write_image writes PNG files; give {path!r} a .png suffix")
-    if img.bit_depth == 8:
-        atomic_save_pil(_pil_8bit(img), path, format="PNG")
-    else:
-        data = _encode_png16(to_uint(_with_alpha(img), 16))
-
-        def write(fh: IO[bytes]) -> None:
-            fh.write(data)
-
-        atomic_write(path, write)
+    write_bytes(path, encode_png(img))
     logger.debug("wrote %s (%d channels%s, %d bit)", path, img.channels, " + alpha" if img.alpha is not None else "",
                  img.bit_depth)
 
 
-def write_tiff(path: str, img: SRImage) -> None:
-    """Write `img` as a TIFF of the same kind (grey, RGB, with alpha; 8 or 16 bit), atomically, through OpenCV,
-    which writes 16-bit colour TIFFs that PIL cannot (scripts/upscale.py --ext tiff: 16-bit TIFF in, 16-bit TIFF
-    out, as Real-ESRGAN's users keep scans)."""
-    path = os.fspath(path)
+def write_bytes(path: str, data: bytes) -> None:
+    """Write an encoded image's bytes to `path`, atomically."""
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    atomic_write(path, write)
+
+
+def encode_tiff(img: SRImage) -> bytes:
+    """`img` as the bytes of a TIFF of the same kind (grey, RGB, with alpha; 8 or 16 bit), through OpenCV, which
+    writes 16-bit colour TIFFs that PIL cannot (scripts/upscale.py --ext tiff: 16-bit TIFF in, 16-bit TIFF out,
+    as Real-ESRGAN's users keep scans)."""
     levels = to_uint(_with_alpha(img), img.bit_depth)  # (H, W, C) RGB(A) or grey(+alpha)
     if levels.shape[2] == 2:  # grey + alpha: OpenCV has no 2-channel TIFF; grey replicated, as to_pil_8bit does
         levels = np.concatenate([levels[:, :, :1]] * 3 + [levels[:, :, 1:]], axis=2)
     order = {1: None, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[levels.shape[2]]
     ok, encoded = cv2.imencode(".tiff", levels[:, :, 0] if order is None else cv2.cvtColor(levels, order))
     if not ok:
-        raise ValueError(f"OpenCV could not encode {path} as TIFF")
+        raise ValueError(f"OpenCV could not encode a {img.size[0]}x{img.size[1]} TIFF")
+    return encoded.tobytes()
 
-    def write(fh: IO[bytes]) -> None:
-        fh.write(encoded.tobytes())
 
-    atomic_write(path, write)
+def write_tiff(path: str, img: SRImage) -> None:
+    """Write `img` as a TIFF of the same kind (`encode_tiff`), atomically."""
+    write_bytes(os.fspath(path), encode_tiff(img))
 
 
 def to_pil_8bit(img: SRImage) -> Image.Image:
