@@ -43,7 +43,7 @@ from .base_model import MODELS, BaseModel
 from .inference.published_weights import load_pretrained_generator, pretrained_generator_file
 from .losses.content_loss import ContentLoss, add_content_loss_options, validate_content_loss_options
 from .inference.tiles import MAX_EXACT_PAD, default_tile_pad, tile_problem, tile_warnings
-from .inference.onnx_backend import BACKENDS, onnxruntime_generator
+from .inference.onnx_backend import BACKEND_HELP, BACKENDS, onnxruntime_generator
 from .inference.upscaler import Upscaler
 
 logger = logging.getLogger(__name__)
@@ -119,9 +119,7 @@ class SRGANModel(BaseModel):
                            help="the images are HR: make their LR (bicubic downscaling, or a seeded draw of "
                                 "--degradation realesrgan) and report PSNR/SSIM (Y channel, --scale border pixels "
                                 "cropped) for the model and for bicubic upscaling")
-            g.add_argument("--backend", choices=BACKENDS, default="torch",
-                           help="what runs the generator: torch, or onnxruntime (fp32; exported once into "
-                                "<checkpoints_dir>/<name>/export/, needs pip install -e '.[onnx]')")
+            g.add_argument("--backend", choices=BACKENDS, default="torch", help=BACKEND_HELP)
         return parser
 
     @classmethod

@@ -20,6 +20,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from models.inference import MAX_OUTPUT_PIXELS, model_name, tile_problem
+from models.inference.onnx_backend import BACKEND_HELP, BACKENDS
 from util.cli import OptionParser, at_least, positive_number, run_cli
 from util.errors import OptionError
 
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
+    p.add_argument("--backend", choices=BACKENDS, default="torch", help=BACKEND_HELP)
     p.add_argument("--slots", type=at_least(1), default=1,
                    help="images upscaled at once per process (default: %(default)s)")
     p.add_argument("--queue", type=at_least(0), default=8,
@@ -112,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          max_input_pixels=args.max_input_pixels, max_output_pixels=args.max_output_pixels,
                          timeout_s=args.timeout_s, api_key=args.api_key)
     os.environ[SPEC_ENV] = spec_json(names, args.checkpoints_dir, args.gpu_ids, args.fp32, args.tile,
-                                     args.threads_per_worker, config)
+                                     args.threads_per_worker, config, args.backend)
     where = "this machine only" if _is_loopback(args.host) else "REACHABLE FROM OTHER MACHINES"
     logger.info("serving %s on http://%s:%d (bound to %s: %s), %d worker(s) of %d thread(s), %d slot(s) and a "
                 "queue of %d each%s", ", ".join(names), args.host, args.port, args.host, where, args.workers,

@@ -95,7 +95,7 @@ def deployment(ray_args: argparse.Namespace, served: argparse.Namespace, names: 
                          max_input_pixels=served.max_input_pixels, max_output_pixels=served.max_output_pixels,
                          timeout_s=served.timeout_s, api_key=served.api_key)
     spec = spec_json(names, served.checkpoints_dir, served.gpu_ids, served.fp32, served.tile, ray_args.replica_cpus,
-                     config)
+                     config, served.backend)
 
     def build() -> Any:  # evaluated in each replica
         return replica_app(spec)

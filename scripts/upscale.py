@@ -43,7 +43,7 @@ from tqdm import tqdm
 from models.inference import (DEFAULT_DENOISE, MAX_OUTPUT_PIXELS, Upscaler, default_denoise, denoise_pair,
                               load_upscaler, model_name, output_size, tile_problem)
 from models.inference.loading import published_file_as_run
-from models.inference.onnx_backend import BACKENDS
+from models.inference.onnx_backend import BACKEND_HELP, BACKENDS
 from models.inference.resolve import ALPHA_UPSAMPLERS
 from options import upscale_options
 from util import distributed, download, launcher, sharding
@@ -113,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-g", "--gpu_ids", "--gpu-id", dest="gpu_ids", default="0",
                    help="GPU id, or -1 for the CPU, which is used when CUDA is absent (default: %(default)s)")
     p.add_argument("--fp32", action="store_true", help="compute in fp32 even where bf16 is native")
-    p.add_argument("--backend", choices=BACKENDS, default="torch",
-                   help="what runs the network: torch, or onnxruntime (fp32; exported once into <checkpoints_dir>/"
-                        "<name>/export/, needs pip install -e '.[onnx]') (default: %(default)s)")
+    p.add_argument("--backend", choices=BACKENDS, default="torch", help=BACKEND_HELP)
     p.add_argument("--num_threads", type=at_least(1), default=None,
                    help="torch's CPU threads per process (default: every core for one process; under torchrun "
                         "each process its share, the cores // the processes on the machine)")

@@ -32,6 +32,9 @@ from .export import VALUE_RANGES, export_onnx, import_onnx, model_metadata, ort_
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnxruntime")
+# The --backend help of every front (test.py, upscale.py, serve.py).
+BACKEND_HELP = ("what runs the network: torch, or onnxruntime (fp32; exported once into <checkpoints_dir>/<name>/export/, "
+                "needs pip install -e '.[onnx]') (default: %(default)s)")
 
 
 class OnnxGenerator(nn.Module):

@@ -53,6 +53,7 @@ class ServedModel:
     denoise: Optional[float]  # the strength `upscaler` was built with; None: the model takes none
     tile: Optional[int] = None
     max_output_pixels: Optional[int] = None
+    backend: str = "torch"  # models.inference.onnx_backend.BACKENDS
     _blends: "OrderedDict[float, Upscaler]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,7 +75,8 @@ class ServedModel:
             raise ApiError(400, "bad_field", f"the model {self.name} takes no denoise")
         with self._lock:  # one thread builds a blend; the others wait for it rather than build it again
             if denoise not in self._blends:
-                self._blends[denoise] = load_upscaler(self.opt, denoise, self.tile, None, self.max_output_pixels)
+                self._blends[denoise] = load_upscaler(self.opt, denoise, self.tile, None, self.max_output_pixels,
+                                                      backend=self.backend)
                 while len(self._blends) > _BLENDS:
                     self._blends.popitem(last=False)
             self._blends.move_to_end(denoise)
@@ -101,15 +103,16 @@ def model_options(name: str, checkpoints_dir: str, gpu_ids: str, fp32: bool) -> 
 
 
 def load_models(names: Sequence[str], checkpoints_dir: str, gpu_ids: str = "0", fp32: bool = False,
-                tile: Optional[int] = None, max_output_pixels: Optional[int] = None) -> Dict[str, ServedModel]:
-    """Every named model, loaded once, in the order given (the first is the default)."""
+                tile: Optional[int] = None, max_output_pixels: Optional[int] = None,
+                backend: str = "torch") -> Dict[str, ServedModel]:
+    """Every named model, loaded once, in the order given (the first is the default), run by `backend`."""
     served: Dict[str, ServedModel] = {}
     for name in names:
         start = time.monotonic()
         opt = model_options(name, checkpoints_dir, gpu_ids, fp32)
         denoise = default_denoise(name)
-        upscaler = load_upscaler(opt, denoise, tile, None, max_output_pixels)
-        served[name] = ServedModel(name, opt, upscaler, denoise, tile, max_output_pixels)
+        upscaler = load_upscaler(opt, denoise, tile, None, max_output_pixels, backend=backend)
+        served[name] = ServedModel(name, opt, upscaler, denoise, tile, max_output_pixels, backend)
         logger.info("serving %s (x%d, %s) after %.1f s", name, opt.scale, upscaler.describe(),
                     time.monotonic() - start)
     return served

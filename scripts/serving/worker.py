@@ -41,10 +41,10 @@ def exit_cleanly_on_stop() -> None:
 
 
 def spec_json(names: list, checkpoints_dir: str, gpu_ids: str, fp32: bool, tile: Any, threads: int,
-              config: ServeConfig) -> str:
+              config: ServeConfig, backend: str = "torch") -> str:
     """The spec of every worker process, as JSON."""
     return json.dumps({"names": names, "checkpoints_dir": checkpoints_dir, "gpu_ids": gpu_ids, "fp32": fp32,
-                       "tile": tile, "threads": threads, "config": dataclasses.asdict(config)})
+                       "tile": tile, "threads": threads, "config": dataclasses.asdict(config), "backend": backend})
 
 
 def app_from_env() -> FastAPI:
@@ -55,4 +55,4 @@ def app_from_env() -> FastAPI:
     torch.set_num_threads(spec["threads"])
     config = ServeConfig(**spec["config"])
     return create_app(lambda: load_models(spec["names"], spec["checkpoints_dir"], spec["gpu_ids"], spec["fp32"],
-                                          spec["tile"], config.max_output_pixels), config)
+                                          spec["tile"], config.max_output_pixels, spec["backend"]), config)

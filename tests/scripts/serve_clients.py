@@ -24,11 +24,13 @@ def serving_module(name: str = "serving") -> ModuleType:
         return importlib.import_module(name)
 
 
-def client(serving: ModuleType, checkpoints: Path, names: Sequence[str], **limits: Any) -> Iterator[TestClient]:
+def client(serving: ModuleType, checkpoints: Path, names: Sequence[str], backend: str = "torch",
+           **limits: Any) -> Iterator[TestClient]:
     """A TestClient of the app serving `names` from `checkpoints` on the CPU in fp32 (loaded as it starts)."""
     config = serving.ServeConfig(**limits)
     app = serving.create_app(lambda: serving.load_models(list(names), str(checkpoints), "-1", True,
-                                                         max_output_pixels=config.max_output_pixels), config)
+                                                         max_output_pixels=config.max_output_pixels,
+                                                         backend=backend), config)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -66,6 +66,24 @@ def test_png_equals_upscale_py_byte_for_byte(api, runs, script, capsys, tmp_path
         assert int(answer.headers["x-time-ms"]) >= 0
 
 
+def test_onnxruntime_backend_equals_upscale_py_byte_for_byte(serving, runs, script, capsys, tmp_path: Path) -> None:
+    """serve.py --backend onnxruntime answers what upscale.py --backend onnxruntime writes (one export, cached in
+    the run's folder, serves both)."""
+    pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[onnx]')")
+    checkpoints, _ = runs
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(image_bytes(19, 12, "RGB", seed=4))
+    code, _, err = run(script, capsys, ["-i", photo, "-o", tmp_path / "out", "-n", "tiny_srvgg", "--checkpoints_dir",
+                                        checkpoints, *CPU, "--backend", "onnxruntime"])
+    assert code == 0, err
+    served = serving.load_models(["tiny_srvgg"], str(checkpoints), "-1", True, backend="onnxruntime")
+    assert type(served["tiny_srvgg"].upscaler.net).__name__ == "OnnxGenerator"
+    for api in client(serving, checkpoints, ["tiny_srvgg"], backend="onnxruntime"):
+        answer = api.post("/v1/upscale", files={"file": ("photo.png", photo.read_bytes())})
+        assert answer.status_code == 200, answer.text
+        assert answer.content == (tmp_path / "out" / "photo_out.png").read_bytes()
+
+
 def test_raw_body_and_form_fields(api) -> None:
     data = image_bytes(12, 9, "L", fmt="JPEG")
     raw = api.post("/v1/upscale", content=data, headers={"content-type": "image/jpeg"})
