@@ -110,6 +110,7 @@ def create_app(load: Callable[[], Dict[str, ServedModel]], config: ServeConfig,
         start = time.monotonic()
         deadline = start + config.timeout_s
         check_key(request, config.api_key)
+        slots.refuse_if_full()
         served = models()
         upload = await take_upload(request, config, deadline)
         name = upload.fields.get("model") or next(iter(served))
