@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -20,6 +19,7 @@ from starlette.requests import Request
 
 from util.errors import DataError
 from util.images import peek_bytes
+from util.images.reading import bomb_pixels
 
 from .config import MIN_INPUT_SIDE, ServeConfig
 from .errors import ApiError
@@ -186,8 +186,8 @@ def check_header(data: bytes, config: ServeConfig) -> Tuple[Tuple[int, int], str
     try:
         header = peek_bytes(data)
     except DataError as e:  # over twice PIL's limit: PIL refuses to give the size, only the pixels
-        found = re.search(r"\((\d+) pixels", str(e))
-        pixels = f"{int(found.group(1)):,}" if found else "too many"
+        count = bomb_pixels(e.__cause__)
+        pixels = f"{count:,}" if count is not None else "too many"
         raise ApiError(413, "too_many_pixels", f"the image has {pixels} pixels, over the limit of "
                                                f"{config.max_input_pixels:,} pixels") from None
     if header is None:

@@ -229,12 +229,18 @@ def read_error(path: str, exc: BaseException, head: Optional[bytes] = None) -> D
     return DataError(f"cannot read image {path}: {reason}; {advice}", path=path)
 
 
+def bomb_pixels(exc: Optional[BaseException]) -> Optional[int]:
+    """The pixel count PIL states in a DecompressionBombError (it gives no attribute for it), else None."""
+    found = re.search(r"\((\d+) pixels\)", str(exc)) if isinstance(exc, Image.DecompressionBombError) else None
+    return int(found.group(1)) if found else None
+
+
 def _reason_and_advice(path: str, exc: BaseException, head: Optional[bytes]) -> Tuple[str, str]:
     """What went wrong reading `path` and what the user can do about it, as two phrases for a DataError."""
     replace = "remove or replace the file"
     if isinstance(exc, Image.DecompressionBombError):
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        pixels = f"{found.group(1)} pixels" if found else "too many pixels"
+        count = bomb_pixels(exc)
+        pixels = f"{count} pixels" if count is not None else "too many pixels"
         limit = Image.MAX_IMAGE_PIXELS
         bound = f"the limit is {2 * limit} pixels, twice PIL.Image.MAX_IMAGE_PIXELS" if limit else "over PIL's limit"
         return (
