@@ -132,14 +132,15 @@ def run_options(name: str, checkpoints_dir: str = "./checkpoints", args: Sequenc
 
 
 def upscale_options(name: str, checkpoints_dir: str = "./checkpoints", epoch: str = "latest",
-                    args: Sequence[str] = ()) -> Options:
+                    args: Sequence[str] = (), *, gpu_ids: Optional[str] = None, fp32: bool = False) -> Options:
     """The options to upscale with model `name` at `epoch`: a run trained with this toolkit or an SR zoo model,
     installed into `checkpoints_dir` first when it is missing (models.inference.ensure_installed). As
     `run_options` (`args`: test.py flags such as --gpu_ids), with srgan as the model of a folder without saved
     options; `models.inference.load_upscaler(opt)` then gives the Upscaler. OptionError for a model that does not
-    upscale (a pix2pix run, say)."""
+    upscale (a pix2pix run, say). `gpu_ids` and `fp32`: the upscaling fronts' --gpu_ids and --fp32 (--amp none)."""
     inference.ensure_installed(name, checkpoints_dir, epoch)
-    opt = run_options(name, checkpoints_dir, ["--epoch", epoch, *args], default_model="srgan")
+    fronts = (["--gpu_ids", gpu_ids] if gpu_ids is not None else []) + (["--amp", "none"] if fp32 else [])
+    opt = run_options(name, checkpoints_dir, ["--epoch", epoch, *fronts, *args], default_model="srgan")
     if not models.MODELS.get(opt.model).upscales:
         raise OptionError(f"-n {name} is a --model {opt.model} run, which does not upscale: give a "
                           f"super-resolution model (--model srgan, or an SR zoo model)")

@@ -23,6 +23,7 @@ from models.inference import MAX_OUTPUT_PIXELS, model_name, tile_problem
 from models.inference.onnx_backend import BACKEND_HELP, BACKENDS
 from util.cli import OptionParser, at_least, positive_number, run_cli
 from util.errors import OptionError
+from util.sharding import cpu_cores
 
 # The optional extra (setup.py's `serve`): without it, one line that says how to install it, exit code 2.
 SERVE_EXTRA = ("fastapi", "starlette", "uvicorn", "python_multipart", "prometheus_client")
@@ -90,8 +91,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         args.api_key = os.environ.get(KEY_ENV) or None
     if args.api_key is not None and not args.api_key.strip():
         raise OptionError("--api_key is empty; give a key or leave the flag out")
-    threads = args.num_threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                   else os.cpu_count() or 1)
+    threads = args.num_threads or cpu_cores()
     if threads < args.workers:
         raise OptionError(f"--num_threads {threads} cannot give each of --workers {args.workers} a thread")
     args.threads_per_worker = threads // args.workers

@@ -222,20 +222,21 @@ def upscale_inputs(upscaler: Upscaler, inputs: List[str], stems: List[str], args
     return failed
 
 
-def load(args: argparse.Namespace, flags: List[str], inputs: Optional[List[str]] = None
+def load(args: argparse.Namespace, gpu_ids: str, inputs: Optional[List[str]] = None
          ) -> Tuple[Upscaler, List[int]]:
-    """The Upscaler, and with `inputs` their checked sizes (check_sizes), the model installed first if missing."""
+    """The Upscaler on `gpu_ids` (this rank's), and with `inputs` their checked sizes (check_sizes), the model
+    installed first if missing."""
     folder = (contextlib.nullcontext(args.checkpoints_dir) if args.model_path is None
               else published_file_as_run(args.name, args.model_path))
     with folder as checkpoints_dir:  # a --model_path file is converted into a temporary folder, gone once loaded
-        opt = upscale_options(args.name, checkpoints_dir, args.epoch, flags)
+        opt = upscale_options(args.name, checkpoints_dir, args.epoch, gpu_ids=gpu_ids, fp32=args.fp32)
         pixels = check_sizes(inputs, opt.scale, args) if inputs is not None else []
         upscaler = load_upscaler(opt, args.denoise, args.tile, args.tile_pad, args.max_output_pixels, args.pre_pad,
                                  args.alpha_upsampler, args.backend)
     return upscaler, pixels
 
 
-def plan(args: argparse.Namespace, upscaler_flags: List[str], ranks: int, owned: contextlib.ExitStack
+def plan(args: argparse.Namespace, gpu_ids: str, ranks: int, owned: contextlib.ExitStack
          ) -> Tuple[Upscaler, dict]:
     """Rank 0's part before any rank upscales: the Upscaler (the model installed first if missing), -o locked
     in `owned`, and the work: each rank's (input, result stem) pairs, the missing results split by pixels
@@ -244,7 +245,7 @@ def plan(args: argparse.Namespace, upscaler_flags: List[str], ranks: int, owned:
     inputs = list_inputs(args.input, args.recursive)  # before the model: a wrong -i or -o costs no install
     refuse_file_output(args.output)
     stems = plan_outputs(inputs, args.output, args.suffix, args.input if args.recursive else None)
-    upscaler, pixels = load(args, upscaler_flags, inputs)
+    upscaler, pixels = load(args, gpu_ids, inputs)
     prepare_output(args.output)
     # One upscale.py run at a time writes a folder (two would interleave their results); its other ranks write
     # under rank 0's lock, which they never take.
@@ -266,20 +267,19 @@ def upscale_all(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         with FolderLock(args.output, "upscale.py", BUSY_ADVICE) as owner:
             return launcher.relaunch(os.path.abspath(__file__), argv, len(gpu_ids), **owner.for_children())
     sharding.share_threads(world, args.num_threads)
-    flags = ["--gpu_ids", ",".join(map(str, rank_gpu_ids(gpu_ids, world))) or "-1"] + (["--amp", "none"]
-                                                                                        if args.fp32 else [])
+    rank_gpus = ",".join(map(str, rank_gpu_ids(gpu_ids, world))) or "-1"
     with sharding.process_group(world), contextlib.ExitStack() as owned:
         upscaler, work = None, None
         if world.is_main:
             try:
-                upscaler, work = plan(args, flags, world.size, owned)
+                upscaler, work = plan(args, rank_gpus, world.size, owned)
             except ToolkitError as e:
                 sharding.from_main(e.exit_code)  # the others end with its code; rank 0 alone says why
                 raise
         work = sharding.from_main(work)
         if isinstance(work, int):
             return work
-        upscaler = sharding.in_turn(world, lambda: load(args, flags)[0], upscaler)
+        upscaler = sharding.in_turn(world, lambda: load(args, rank_gpus)[0], upscaler)
         mine = work["shares"][world.rank]
         try:
             failed = upscale_inputs(upscaler, [p for p, _ in mine], [s for _, s in mine], args, show=world.is_main)

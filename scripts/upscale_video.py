@@ -94,9 +94,9 @@ def destination(args: argparse.Namespace) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     clip = probe(args.input)  # before the model: a file that is not a video costs no install
-    flags = ["--gpu_ids", args.gpu_ids] + (["--amp", "none"] if args.fp32 else [])
     logging.getLogger("options").setLevel(logging.WARNING)  # the options table test.py logs is not news here
-    upscaler = load_upscaler(upscale_options(args.name, args.checkpoints_dir, "latest", flags), args.denoise,
+    upscaler = load_upscaler(upscale_options(args.name, args.checkpoints_dir, "latest", gpu_ids=args.gpu_ids,
+                                             fp32=args.fp32), args.denoise,
                              args.tile, args.tile_pad)
     target = destination(args)
 

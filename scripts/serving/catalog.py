@@ -98,8 +98,7 @@ class ServedModel:
 
 def model_options(name: str, checkpoints_dir: str, gpu_ids: str, fp32: bool) -> Any:
     """upscale.py's options for `name` (a missing zoo model installed first; offline, the one-line error)."""
-    flags = ["--gpu_ids", gpu_ids] + (["--amp", "none"] if fp32 else [])
-    return upscale_options(name, checkpoints_dir, "latest", flags)
+    return upscale_options(name, checkpoints_dir, "latest", gpu_ids=gpu_ids, fp32=fp32)
 
 
 def load_models(names: Sequence[str], checkpoints_dir: str, gpu_ids: str = "0", fp32: bool = False,
