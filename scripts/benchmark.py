@@ -14,7 +14,8 @@ Training (per model, setting and config): median step time of `--steps` steps af
 SR x4 inference: every upscaling generator of the registry (srresnet, msrresnet, srvgg, rrdbnet: a new one
 needs no change here) at its registered default size, with random weights (the time does not depend on them),
 upscales a 1920x1080 photo (setting `default`, tiled as test.py does, with test.py's tile and context for that
-generator) and a 480x270 one (setting `small`, tiled and whole). Reported: seconds, output MP/s (output pixels,
+generator), a 480x270 one (setting `small`, tiled and whole) and a 480x320 one (setting `upload`), through
+torch and, side by side in the same run, onnxruntime (`--backend onnxruntime`, config `onnxruntime`). Reported: seconds, output MP/s (output pixels,
 i.e. 16 x the input pixels, per second, in millions), peak RSS, the convolution FLOPs useful (one pass over the
 whole image) and computed (the tiles with their context: the overlap), and the MFU of both against the matmul
 peak of the dtype the network computed in, measured in the same process.
@@ -66,8 +67,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from benchmarking import BenchmarkError, markdown_report, measure, plan, report_notes
 from benchmarking import summarize_sr, summarize_train, worker_main
 from benchmarking.cases import (COMPILE_WARMUP, CONFIG_FLAGS, DEFAULT_CONFIGS, DEFAULT_STEPS,
-                                MODEL_NAMES, ROOT, SETTING_FLAGS, SR_PHOTO_SIZE, SR_SCALE, SR_SETTINGS,
-                                config_list)
+                                MODEL_NAMES, ROOT, SETTINGS, SR_BACKENDS, SR_MODES, SR_PHOTO_SIZE, SR_SCALE,
+                                SR_SETTINGS, config_list)
 from benchmarking.inputs import sr_generators, sr_images, takes_vgg_weights, vgg_weights
 from benchmarking.machine import machine_info
 from benchmarking.report import SCHEMA_VERSION, failures_of, machine_line, write_text
@@ -117,9 +118,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="benchmark.py", description=summary)
     parser.add_argument("--models", type=comma_list(MODEL_NAMES, "model"), default=list(MODEL_NAMES),
                         help=f"comma-separated models (default: {','.join(MODEL_NAMES)})")
-    parser.add_argument("--settings", type=comma_list(tuple(SETTING_FLAGS), "setting"), default=list(SETTING_FLAGS),
-                        help="comma-separated settings: default (each model's own defaults) and small (narrow "
-                             "networks on small crops; for SR a 480x270 photo); default: both")
+    parser.add_argument("--settings", type=comma_list(SETTINGS, "setting"), default=list(SETTINGS),
+                        help="comma-separated settings: default (each model's own defaults; for SR a 1920x1080 "
+                             "photo), small (narrow networks on small crops; for SR a 480x270 photo) and upload "
+                             "(SR only: a 480x320 photo, the size users upload most); default: all")
     parser.add_argument("--configs", type=comma_list(tuple(CONFIG_FLAGS), "config"), default=None,
                         help="comma-separated speed configs (default: "
                              + "; ".join(f"{d}: {','.join(c)}" for d, c in DEFAULT_CONFIGS.items()) + "); "
@@ -147,6 +149,13 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--sr-nets", type=comma_list_any, default=None,
                         help="comma-separated generators for SR (default: every registered one that upscales "
                              f"x{SR_SCALE})")
+    parser.add_argument("--sr-backends", type=comma_list(SR_BACKENDS, "backend"), default=None,
+                        help="comma-separated: what runs the SR network, torch and/or onnxruntime (its measurements "
+                             "are the config 'onnxruntime', fp32; default: both where onnxruntime is installed, "
+                             "else torch)")
+    parser.add_argument("--sr-modes", type=comma_list(SR_MODES, "mode"), default=list(SR_MODES),
+                        help="comma-separated SR modes: tiled (test.py's tiles) and whole (one pass, where it "
+                             "fits); default: both")
     parser.add_argument("--sr-tile", type=positive_int, default=None,
                         help="tile size of tiled SR (default: " + ", ".join(
                             f"{s} {v['tile']}" if v["tile"] else f"{s} test.py's --tile"
@@ -165,6 +174,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.train and not args.sr:
         parser.error("nothing to measure: --no-train and --no-sr together")
+    if args.sr_backends is None:
+        import importlib.util
+
+        args.sr_backends = ["torch", *(["onnxruntime"] if importlib.util.find_spec("onnxruntime") else [])]
     if args.sr_image is not None and not os.path.isfile(args.sr_image):
         parser.error(f"--sr-image {args.sr_image}: no such file")
     return args
@@ -198,7 +211,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         needs_vgg = args.train and any(takes_vgg_weights(model) for model in args.models)
         vgg = vgg_weights(folder) if needs_vgg else (None, "unused")
         images = sr_images(folder, args.sr_image, args.settings) if args.sr else {}
-        specs = plan(args, trees, vgg, images)
+        specs = plan(args, trees, vgg, images, export_dir=folder)
         results = measure(specs, args.timeout)
     train = [r for r in results if r["kind"] == "train"]
     sr = [r for r in results if r["kind"] == "sr"]
@@ -212,6 +225,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 "configs": config_list(args.device, args.configs), "baseline_rev": args.baseline_rev,
                 "repeats": args.repeats, "steps": args.steps or DEFAULT_STEPS[args.device], "warmup": args.warmup,
                 "threads": args.threads, "sr": args.sr, "sr_nets": args.sr_nets if args.sr else [],
+                "sr_backends": args.sr_backends if args.sr else [], "sr_modes": args.sr_modes if args.sr else [],
                 "sr_images": {s: {"size": v["size"], "source": v["source"]} for s, v in images.items()}},
         "measurements": {"train": train, "sr": sr},
         "summary": {"train": summarize_train(train), "sr": summarize_sr(sr)},

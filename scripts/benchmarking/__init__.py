@@ -4,7 +4,9 @@
     inputs     what the parent prepares: VGG19 weights for perceptual losses, the SR photos
     revisions  the code measured: this tree, and a --baseline-rev git worktree
     runner     the parent: the plan of measurements, one worker process each, progress lines
-    workers    one measurement inside its worker process (training steps or SR inference)
+    dispatch   a worker process's entry point: the measurement its spec names, one result line
+    workers    one training measurement inside its worker process, and what workers share
+    sr_workers one SR inference measurement (torch or onnxruntime), and the ONNX export it needs
     machine    the machine and the process: peak RSS, CPU model, load
     peak       the two sides of the MFU: FLOPs of a step and the measured matmul peak
     timing     statistics over steps and repeats: the summary rows
@@ -18,7 +20,7 @@ from .cases import BenchmarkError
 from .report import markdown_report, report_notes
 from .runner import measure, plan, run_worker
 from .timing import summarize_sr, summarize_train
-from .workers import worker_main
+from .dispatch import worker_main
 
 __all__ = ["BenchmarkError", "markdown_report", "measure", "plan", "report_notes", "run_worker", "summarize_sr",
            "summarize_train", "worker_main"]

@@ -7,7 +7,7 @@ builds every worker's flags from them, and the report cites them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]  # the tree this benchmark belongs to: the `after` code
 SCRIPT = ROOT / "scripts" / "benchmark.py"  # what a worker process runs (`--worker SPEC`)
@@ -53,10 +53,17 @@ COMPILE_WARMUP = 5  # compiling takes the first steps; they must not be timed
 SR_MODEL = "srgan"
 SR_SCALE = 4
 SR_PHOTO_SIZE = (1920, 1080)
-SR_SETTINGS: Dict[str, Dict[str, Optional[int]]] = {
+# `upload` is the size users upload most, 480x320: the photo's top-left 480x320 (one real photo of the mosaic).
+SR_SETTINGS: Dict[str, Dict[str, Any]] = {
     "default": {"downscale": 1, "tile": None},  # None: test.py's default --tile
     "small": {"downscale": 4, "tile": 128},  # 480x270: a 256 tile would hold most of it
+    "upload": {"crop": (480, 320), "tile": None},
 }
+SETTINGS: Tuple[str, ...] = tuple(dict.fromkeys([*SETTING_FLAGS, *SR_SETTINGS]))  # --settings' choices
+# What runs the SR network (--sr-backends): torch, or onnxruntime on a file exported beforehand (fp32, CPU).
+SR_BACKENDS: Tuple[str, ...] = ("torch", "onnxruntime")
+ONNX_CONFIG = "onnxruntime"  # the config name of onnxruntime's SR measurements
+ONNX_FLAGS: Tuple[str, ...] = ("--backend", "onnxruntime")
 SR_MODES = ("tiled", "whole")
 # Whole-image inference holds about two float32 maps of 64 channels (--ngf) x the output pixels at the last x2
 # stage (SRResNet: the 256-channel conv output at half the output size and its pixel-shuffled copy; RRDBNet and

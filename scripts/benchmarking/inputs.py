@@ -118,7 +118,8 @@ def make_sr_photo(folder: Path, photos: Path = SHARED_PHOTOS) -> Tuple[Path, str
 
 
 def sr_images(folder: Path, sr_image: Optional[str], settings: Sequence[str]) -> Dict[str, Dict[str, Any]]:
-    """The LR image of each SR setting: the photo itself (`default`) or downscaled by 4 (`small`)."""
+    """The LR image of each SR setting: the photo itself (`default`), downscaled by 4 (`small`) or its top-left
+    480x320 (`upload`)."""
     from PIL import Image
 
     if sr_image is not None:
@@ -128,15 +129,19 @@ def sr_images(folder: Path, sr_image: Optional[str], settings: Sequence[str]) ->
     images: Dict[str, Dict[str, Any]] = {}
     with Image.open(photo) as image:
         image = image.convert("RGB")
-        for setting in settings:
-            factor = SR_SETTINGS[setting]["downscale"]
-            if factor == 1 and sr_image is not None:
+        for setting in (s for s in settings if s in SR_SETTINGS):
+            crop, factor = SR_SETTINGS[setting].get("crop"), SR_SETTINGS[setting].get("downscale", 1)
+            if crop is None and factor == 1 and sr_image is not None:
                 path = photo
             else:
-                size = (max(1, image.width // factor), max(1, image.height // factor))
+                size = (min(crop[0], image.width), min(crop[1], image.height)) if crop else \
+                    (max(1, image.width // factor), max(1, image.height // factor))
                 path = folder / f"sr_{setting}_{size[0]}x{size[1]}.png"
-                image.resize(size, Image.Resampling.BICUBIC).save(path)
+                piece = image.crop((0, 0, *size)) if crop else image.resize(size, Image.Resampling.BICUBIC)
+                piece.save(path)
+            how = f"its top-left {crop[0]}x{crop[1]}" if crop else f"downscaled by {factor}"
             with Image.open(path) as saved:
-                images[setting] = {"path": str(path), "size": list(saved.size), "source": source if factor == 1
-                                   else f"{source}, downscaled by {factor}"}
+                images[setting] = {"path": str(path), "size": list(saved.size),
+                                   "source": source if path == photo or (factor == 1 and not crop)
+                                   else f"{source}, {how}"}
     return images

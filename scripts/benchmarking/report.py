@@ -9,8 +9,8 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from .cases import (BEFORE, BUSY_WARNING, COMPILE_WARMUP, SR_MFU_TARGET, SR_PHOTO_SIZE, SR_RSS_TARGET_MIB,
-                    SR_SCALE)
+from .cases import (BEFORE, BUSY_WARNING, COMPILE_WARMUP, ONNX_CONFIG, SR_MFU_TARGET, SR_PHOTO_SIZE,
+                    SR_RSS_TARGET_MIB, SR_SCALE)
 from .inputs import RANDOM_VGG
 
 logger = logging.getLogger("benchmark")
@@ -93,6 +93,9 @@ def markdown_report(report: Dict[str, Any]) -> str:
     sr = report.get("summary", {}).get("sr", [])
     if sr:
         lines += ["", f"### SR x{SR_SCALE} inference", "", *sr_table(sr)]
+        side_by_side = backend_table(sr)
+        if side_by_side:
+            lines += ["", f"### SR x{SR_SCALE}: torch against onnxruntime", "", *side_by_side]
     lines += ["", "Notes:", ""]
     lines += [f"- {note}" for note in report.get("notes", [])]
     failures = report.get("failures", [])
@@ -136,6 +139,30 @@ def sr_table(sr: Sequence[Dict[str, Any]]) -> List[str]:
                      _cell(r.get("overlap"), ".2f") + ("x" if r.get("overlap") else ""), peak,
                      _percent(r.get("mfu")), _percent(r.get("mfu_computed")), _percent(r.get("cpu_busy_others"))])
     return markdown_table_lines(header, rows, [False] * 9 + [True] * 11)
+
+
+def backend_table(sr: Sequence[Dict[str, Any]]) -> List[str]:
+    """Each generator and photo through torch (its default config, and fp32 where measured) and onnxruntime side
+    by side: time, output MP/s, peak RSS, useful MFU, and onnxruntime's time over torch's; [] without both."""
+    header = ["generator", "LR image", "mode", "backend (config)", "tile", "time (s)", "output MP/s",
+              "peak RSS (MiB)", "useful MFU", "useful MFU vs fp32 peak", "overlap", "time vs torch default"]
+    rows = []
+    by_key = {(r["netG"], r["setting"], r["mode"], r["config"]): r for r in sr if r.get("seconds")}
+    for (net, setting, mode, config), onnx in by_key.items():
+        torch_default = by_key.get((net, setting, mode, "default"))
+        if config != ONNX_CONFIG or torch_default is None:
+            continue
+        size = "x".join(map(str, onnx.get("image_size") or []))
+        for label, r in (("torch (default)", torch_default), ("torch (fp32)", by_key.get((net, setting, mode, "fp32"))),
+                         ("onnxruntime", onnx)):
+            if r is None:
+                continue
+            rows.append([_generator_cell(r), size, mode, f"{label}, {r.get('peak_dtype') or 'n/a'}",
+                         _cell(r.get("tile_used")), _cell(r["seconds"], ".4g"), _cell(r["output_mp_per_s"], ".3g"),
+                         _cell(r.get("peak_rss_mib"), ".0f"), _percent(r.get("mfu")), _percent(r.get("mfu_fp32")),
+                         _cell(r.get("overlap"), ".2f") + ("x" if r.get("overlap") else ""),
+                         f"{r['seconds'] / torch_default['seconds']:.2f}x"])
+    return markdown_table_lines(header, rows, [False] * 5 + [True] * 7) if rows else []
 
 
 def sr_notes(report: Dict[str, Any]) -> List[str]:
@@ -222,9 +249,9 @@ def report_notes(report: Dict[str, Any]) -> List[str]:
 
 def failures_of(results: Sequence[Dict[str, Any]]) -> List[Dict[str, str]]:
     """The report's list of failed measurements: what each was and its error."""
-    return [{"what": f"{r.get('model') or 'SR ' + r.get('netG', '') + ' ' + r.get('mode', '')} {r['setting']} "
+    return [{"what": f"{r.get('model') or 'SR ' + r.get('netG', '') + ' ' + r.get('mode', '')} {r.get('setting', '')} "
                      f"{r['config']} "
-                     f"({r['tree']}, repeat {r['repeat'] + 1})", "error": r["error"]}
+                     f"({r['tree']}, repeat {r.get('repeat', 0) + 1})", "error": r["error"]}
             for r in results if "error" in r]
 
 

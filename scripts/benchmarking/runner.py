@@ -15,18 +15,20 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .cases import (BEFORE, CONFIG_FLAGS, DEFAULT_STEPS, SCRIPT, SETTING_FLAGS, SR_MODES, SR_SCALE, SR_SETTINGS,
-                    config_list, whole_image_skip)
+from .cases import (BEFORE, CONFIG_FLAGS, DEFAULT_STEPS, ONNX_CONFIG, ONNX_FLAGS, SCRIPT, SETTING_FLAGS, SR_MODES,
+                    SR_SCALE, SR_SETTINGS, config_list, whole_image_skip)
 from .inputs import takes_vgg_weights
 from .machine import cpu_busy_fraction, cpu_mark, load_average, others_busy_since
-from .workers import RESULT_MARKER
+from .dispatch import RESULT_MARKER
 
 logger = logging.getLogger("benchmark")
 
 
 def plan(args: argparse.Namespace, trees: Dict[str, Path], vgg: Tuple[Optional[str], str],
-         images: Dict[str, Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Every measurement, in run order: per model and setting, repeats of [before, configs...] interleaved."""
+         images: Dict[str, Dict[str, Any]], export_dir: Optional[Path] = None) -> List[Dict[str, Any]]:
+    """Every measurement, in run order: per model and setting, repeats of [before, configs...] interleaved;
+    with onnxruntime among --sr-backends, each generator's export first (into `export_dir`), then its SR
+    measurements with an `onnxruntime` config interleaved after the torch ones."""
     configs = config_list(args.device, args.configs)
     runs = [(BEFORE, "before")] if "before" in trees else []
     runs += [(config, "after") for config in configs]
@@ -36,7 +38,7 @@ def plan(args: argparse.Namespace, trees: Dict[str, Path], vgg: Tuple[Optional[s
         vgg_path, vgg_label = vgg
         steps = args.steps or DEFAULT_STEPS[args.device]
         for model in args.models:
-            for setting in args.settings:
+            for setting in (s for s in args.settings if s in SETTING_FLAGS):
                 for repeat in range(args.repeats):
                     for config, tree in runs:
                         flags = list(SETTING_FLAGS[setting][model])
@@ -49,20 +51,32 @@ def plan(args: argparse.Namespace, trees: Dict[str, Path], vgg: Tuple[Optional[s
                                       "peak_size": args.peak_size, "vgg_label": vgg_label})
     if args.sr:
         sr_runs = args.sr_runs or (3 if args.device == "cuda" else 1)
+        onnx = "onnxruntime" in getattr(args, "sr_backends", ["torch"])
+        sr_configs = runs if "torch" in getattr(args, "sr_backends", ["torch"]) else []
+        sr_configs = sr_configs + ([(ONNX_CONFIG, "after")] if onnx else [])
         for net in args.sr_nets:
-            for setting in args.settings:
+            onnx_path = str((export_dir or Path(".")) / f"{net}.onnx")
+            if onnx:
+                specs.append({**common, "kind": "export", "tree": "after", "tree_root": str(trees["after"]),
+                              "netG": net, "config": ONNX_CONFIG, "flags": list(ONNX_FLAGS), "onnx_path": onnx_path,
+                              "tile": None, "tile_pad": None})
+            for setting in (s for s in args.settings if s in SR_SETTINGS):
                 image = images[setting]
-                for mode in SR_MODES:
+                for mode in getattr(args, "sr_modes", SR_MODES):
                     for repeat in range(args.repeats):
-                        for config, tree in runs:
+                        for config, tree in sr_configs:
+                            flags = [] if config == BEFORE else list(ONNX_FLAGS if config == ONNX_CONFIG
+                                                                     else CONFIG_FLAGS[config])
                             spec = {**common, "kind": "sr", "tree": tree, "tree_root": str(trees[tree]),
                                     "netG": net, "setting": setting, "mode": mode, "config": config,
-                                    "repeat": repeat, "flags": [] if config == BEFORE else list(CONFIG_FLAGS[config]),
+                                    "repeat": repeat, "flags": flags,
                                     "image": image["path"], "image_size": image["size"],
                                     "image_source": image["source"],
                                     # None: test.py's default for this generator (its --tile, its --tile_pad)
                                     "tile": args.sr_tile or SR_SETTINGS[setting]["tile"],
                                     "tile_pad": args.sr_tile_pad, "runs": sr_runs, "peak_size": args.peak_size}
+                            if config == ONNX_CONFIG:
+                                spec["onnx_path"] = onnx_path
                             if mode == "whole":
                                 spec["skipped"] = whole_image_skip(image["size"], args.device)
                             specs.append(spec)
@@ -109,6 +123,8 @@ def describe(spec: Dict[str, Any]) -> str:
     """A measurement's name on the progress line."""
     if spec["kind"] == "train":
         return f"{spec['model']} {spec['setting']} {spec['config']} ({spec['tree']}, repeat {spec['repeat'] + 1})"
+    if spec["kind"] == "export":
+        return f"ONNX export of {spec['netG']} for the onnxruntime measurements"
     size = "x".join(map(str, spec["image_size"]))
     tile = f" tile {spec['tile'] or 'default'}" if spec["mode"] == "tiled" else ""
     return f"SR x{SR_SCALE} {spec['netG']} {spec['setting']} {size} {spec['mode']}{tile} {spec['config']} " \
@@ -122,6 +138,8 @@ def progress_line(result: Dict[str, Any]) -> str:
     if result.get("skipped"):
         return f"skipped: {result['skipped']}"
     rss = f"peak RSS {result['peak_rss_mib']:.0f} MiB"
+    if result["kind"] == "export":
+        return f"{result['onnx_path']} in {result['seconds']:.1f} s, {rss}"
     mfu = "n/a" if result.get("mfu") is None else f"{100 * result['mfu']:.1f}%"
     if result["kind"] == "train":
         return f"{result['step_median_s']:.4g} s/step, {result['images_per_s']:.3g} images/s, {rss}, MFU {mfu}"

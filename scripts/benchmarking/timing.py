@@ -106,16 +106,17 @@ def summarize_sr(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             continue
         seconds = _median_of(ok, "seconds")
         w, h = ok[0]["input_size"]
-        keep = ("amp", "channels_last", "compile", "inference", "architecture", "tile_used", "tile_pad_used",
+        keep = ("amp", "channels_last", "compile", "backend", "inference", "architecture", "tile_used", "tile_pad_used",
                 "flops_useful", "flops_computed", "overlap", "peak_dtype")
         row.update({k: ok[0].get(k) for k in keep})
-        peak = _median_of(ok, "peak_flops")
+        peak, fp32_peak = _median_of(ok, "peak_flops"), _median_of(ok, "peak_flops_fp32")
         useful, computed = ok[0].get("flops_useful"), ok[0].get("flops_computed")
         row.update(seconds=seconds, input_mp_per_s=w * h / 1e6 / seconds,
                    output_mp_per_s=w * h * SR_SCALE**2 / 1e6 / seconds, peak_rss_mib=_max_of(ok, "peak_rss_mib"),
                    cuda_max_alloc_mib=_max_of(ok, "cuda_max_alloc_mib"), peak_flops=peak,
                    mfu=useful / seconds / peak if useful and peak else None,
                    mfu_computed=computed / seconds / peak if computed and peak else None,
+                   peak_flops_fp32=fp32_peak, mfu_fp32=useful / seconds / fp32_peak if useful and fp32_peak else None,
                    cpu_busy_others=_max_of(ok, "cpu_busy_others_during"))
         rows.append(row)
     by_key = {(r["netG"], r["setting"], r["mode"], r["config"]): r for r in rows}

@@ -81,7 +81,7 @@ def test_sr_measurement_end_to_end(tmp_path: Path) -> None:
     # The fp32 config: `default` computes in bf16 on a CPU with native bf16 (AVX512-BF16, AMX).
     proc = run("--no-train", "--sr", "--sr-image", str(image), "--sr-tile", "16", "--sr-tile-pad", "4",
                "--sr-nets", "srresnet,srvgg", "--settings", "default", "--configs", "fp32", "--json", str(out),
-               *TINY)
+               "--sr-backends", "torch", *TINY)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["measurements"]["train"] == [] and report["run"]["sr_nets"] == ["srresnet", "srvgg"]
@@ -102,11 +102,43 @@ def test_sr_measurement_end_to_end(tmp_path: Path) -> None:
         assert m["overlap"] == 1 if mode == "whole" else m["overlap"] > 1.5
         assert m["mfu"] == pytest.approx(m["flops_useful"] / m["seconds"] / m["peak_flops"])
         assert m["mfu_computed"] == pytest.approx(m["mfu"] * m["overlap"])
+        assert m["mfu_fp32"] == pytest.approx(m["mfu"]) and m["backend"] == "torch"  # fp32: one peak
         assert 0 <= m["cpu_busy_others_during"] <= 1
     # srresnet's useful FLOPs, by hand: per LR pixel 2 x (9x9x3x64 + 33 x 3x3x64x64 + 3x3x64x256) at the LR
     # size, 2 x 3x3x64x256 at 2x (4 pixels), 2 x 9x9x64x3 at 4x (16 pixels).
     per_pixel = 2 * (81 * 3 * 64 + 33 * 9 * 64 * 64 + 9 * 64 * 256) + 4 * 2 * 9 * 64 * 256 + 16 * 2 * 81 * 64 * 3
     assert by_key[("srresnet", "whole")]["flops_useful"] == 40 * 24 * per_pixel
+
+
+def test_torch_and_onnxruntime_side_by_side(tmp_path: Path) -> None:
+    """--sr-backends torch,onnxruntime: the generator exported once by a process of its own, then measured through
+    the same tiles code by both backends; the same tiles, so the same FLOPs; a table of the two side by side."""
+    pytest.importorskip("onnxruntime", reason="the onnxruntime backend is an optional extra: pip install -e '.[onnx]'")
+    image = tmp_path / "lr.png"
+    Image.fromarray((np.random.default_rng(1).random((20, 36, 3)) * 255).astype(np.uint8)).save(image)
+    out, md = tmp_path / "sr.json", tmp_path / "sr.md"
+    proc = run("--no-train", "--sr-image", str(image), "--sr-tile", "16", "--sr-tile-pad", "4", "--sr-nets", "srvgg",
+               "--settings", "upload", "--configs", "default,fp32", "--sr-modes", "tiled", "--sr-backends",
+               "torch,onnxruntime", "--json", str(out), "--markdown", str(md), *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text(encoding="utf-8"))
+    by_config = {m["config"]: m for m in report["measurements"]["sr"]}
+    assert set(by_config) == {"default", "fp32", "onnxruntime"}
+    onnx, fp32 = by_config["onnxruntime"], by_config["fp32"]
+    assert onnx["backend"] == "onnxruntime" and onnx["peak_dtype"] == "float32" and onnx["amp"] == "none"
+    assert onnx["input_size"] == [36, 20] and onnx["output_size"] == [144, 80]  # upload: the image, whole
+    assert (onnx["tile_used"], onnx["tile_pad_used"]) == (16, 4)
+    assert onnx["flops_computed"] == fp32["flops_computed"] and onnx["flops_useful"] == fp32["flops_useful"]
+    assert onnx["overlap"] > 1.5 and onnx["mfu_fp32"] == pytest.approx(onnx["mfu"])
+    default = by_config["default"]
+    if default["peak_dtype"] != "float32":  # bf16: its MFU against its own peak and against fp32's
+        assert default["mfu_fp32"] == pytest.approx(default["flops_useful"] / default["seconds"] /
+                                                    default["peak_flops_fp32"])
+    text = md.read_text(encoding="utf-8")
+    assert "### SR x4: torch against onnxruntime" in text
+    section = text.split("### SR x4: torch against onnxruntime", 1)[1]
+    assert "| srvgg (n_conv 32) | 36x20 | tiled | onnxruntime, float32 | 16 |" in section
+    assert "torch (default)" in section and "torch (fp32), float32" in section
 
 
 def test_sr_covers_every_upscaling_generator(benchmark: Any, tmp_path: Path) -> None:
@@ -119,7 +151,7 @@ def test_sr_covers_every_upscaling_generator(benchmark: Any, tmp_path: Path) -> 
     assert {"srresnet", "msrresnet", "srvgg", "rrdbnet"} <= set(expected)
     args = SimpleNamespace(device="cpu", configs=["default"], threads=None, train=False, sr=True, sr_runs=None,
                            sr_nets=expected, settings=["default"], repeats=1, sr_tile=None, sr_tile_pad=None,
-                           peak_size=None)
+                           peak_size=None, sr_backends=["torch"])
     image = {"path": "x.png", "size": [1920, 1080], "source": "test"}
     specs = benchmark.plan(args, {"after": ROOT}, (None, "unused"), {"default": image})
     assert [s["netG"] for s in specs if s["mode"] == "tiled"] == expected
