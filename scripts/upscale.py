@@ -265,7 +265,8 @@ def upscale_all(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         refuse_file_output(args.output)
         prepare_output(args.output)
         with FolderLock(args.output, "upscale.py", BUSY_ADVICE) as owner:
-            return launcher.relaunch(os.path.abspath(__file__), argv, len(gpu_ids), **owner.for_children())
+            return launcher.relaunch(os.path.abspath(__file__), argv, len(gpu_ids), work="upscaling",
+                                         **owner.for_children())
     sharding.share_threads(world, args.num_threads)
     rank_gpus = ",".join(map(str, rank_gpu_ids(gpu_ids, world))) or "-1"
     with sharding.process_group(world), contextlib.ExitStack() as owned:

@@ -67,8 +67,9 @@ def exit_code(returncode: int) -> int:
 class _Supervisor:
     """The workers of one launch, the signals passed to them, and their exit codes."""
 
-    def __init__(self, procs: List[subprocess.Popen]) -> None:
+    def __init__(self, procs: List[subprocess.Popen], work: str = "training") -> None:
         self.procs = procs
+        self.work = work  # what the processes do, for the log: training, upscaling
         self.forwarded: List[int] = []
         self.codes: Dict[int, int] = {}
         self.failure: Optional[int] = None
@@ -87,11 +88,11 @@ class _Supervisor:
         interrupts = self.forwarded.count(signal.SIGINT) + (sent == signal.SIGINT)
         self.forwarded.append(int(sent))
         if interrupts >= 3:  # a process stuck in a collective never returns to Python to see the second one
-            logger.warning("received SIGINT a third time: killing the %d training processes", len(self.procs))
+            logger.warning("received SIGINT a third time: killing the %d %s processes", len(self.procs), self.work)
             self.signal_all(signal.SIGKILL)
             return
-        logger.warning("received %s: passing %s to the %d training processes (%s)", signal.Signals(signum).name,
-                       sent.name, len(self.procs), "they stop at once, without saving; a third Ctrl-C kills them"
+        logger.warning("received %s: passing %s to the %d %s processes (%s)", signal.Signals(signum).name,
+                       sent.name, len(self.procs), self.work, "they stop at once, without saving; a third Ctrl-C kills them"
                        if interrupts == 2 else "each finishes its step, saves and exits; a second Ctrl-C stops "
                        "them at once")
         self.signal_all(sent)
@@ -106,11 +107,12 @@ class _Supervisor:
                 continue
             self.failure = code
             if code not in {128 + s for s in self.forwarded} and len(self.codes) < len(self.procs):
-                logger.error("training process %d exited with code %d: stopping the others", rank, code)
+                logger.error("%s process %d exited with code %d: stopping the others", self.work, rank, code)
                 self.signal_all(signal.SIGTERM)
                 self.kill_at = time.monotonic() + FAILURE_GRACE_S
         if self.kill_at is not None and time.monotonic() > self.kill_at:
-            logger.error("training processes still running %.0f s after a failure: killing them", FAILURE_GRACE_S)
+            logger.error("%s processes still running %.0f s after a failure: killing them", self.work,
+                         FAILURE_GRACE_S)
             self.signal_all(signal.SIGKILL)
             self.kill_at = None
 
@@ -123,16 +125,17 @@ class _Supervisor:
 
 
 def relaunch(script: str, argv: Sequence[str], nproc: int, env: Optional[Mapping[str, str]] = None,
-             pass_fds: Sequence[int] = ()) -> int:
+             pass_fds: Sequence[int] = (), work: str = "training") -> int:
     """Run `script argv` as ranks 0..nproc-1 of one machine, wait for all of them, and return their exit code
     (0, or the first failure's: 130/143 after a stop signal). `env` and `pass_fds` go to every worker: the lock
-    of the run's folder, which this process took and the workers adopt (util/locks.FolderLock.for_children)."""
+    of the run's folder, which this process took and the workers adopt (util/locks.FolderLock.for_children).
+    `work` names what the processes do in the log ("training", "upscaling")."""
     port = _free_port()
     command = worker_command(script, argv)
-    logger.info("%d GPUs: starting one training process each (ranks 0..%d, as torchrun --standalone "
-                "--nproc_per_node %d would)", nproc, nproc - 1, nproc)
+    logger.info("%d GPUs: starting one %s process each (ranks 0..%d, as torchrun --standalone "
+                "--nproc_per_node %d would)", nproc, work, nproc - 1, nproc)
     procs: List[subprocess.Popen] = []
-    supervisor = _Supervisor(procs)
+    supervisor = _Supervisor(procs, work)
     handled = threading.current_thread() is threading.main_thread()  # signals can only be caught there
     previous = {signum: signal.signal(signum, supervisor.forward) for signum in FORWARDED} if handled else {}
     try:

@@ -206,4 +206,6 @@ def test_gpu_ids_start_one_process_each_under_the_launcher_s_lock(runs, photos, 
             "--fp32", "--num_threads", "1", "-g", "0,1"]
     assert run_cli(script.main, argv) == 0
     assert started == [("upscale.py", 2, ["IMAGE_TOOLKIT_HELD_LOCK"])]  # the launcher's lock, passed down
-    assert "8 of 8 images upscaled" in capfd.readouterr().out and _files(out) == single
+    captured = capfd.readouterr()
+    assert "8 of 8 images upscaled" in captured.out and _files(out) == single
+    assert "starting one upscaling process each" in captured.out  # the launcher says what its processes do
