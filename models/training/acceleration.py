@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Any, ContextManager, Iterator, Optional
 
 import torch
@@ -38,12 +39,41 @@ CHANNELS_LAST_MODES = ("auto", "on", "off")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), which oneDNN uses for convs.
+# oneDNN's CPU instruction sets, lowest first, as ONEDNN_MAX_CPU_ISA (or the older DNNL_MAX_CPU_ISA) names them.
+# A cap below AVX512_CORE_BF16 makes oneDNN emulate bf16 even where the CPU multiplies it natively (AVX2 under
+# the cap: reference kernels, hundreds of times slower on contiguous tensors), and is also how this code is
+# measured as an AVX2-only CPU would run it (scripts/benchmark_layouts.sh).
+ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+               "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX",
+               "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
+_ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
-    Without them bf16 is emulated and slower than fp32. torch exposes the check only privately, so a torch
-    without it counts as 'no'.
+
+def onednn_isa_cap() -> Optional[str]:
+    """The instruction set oneDNN is capped at by its environment variable, upper-cased; None when uncapped
+    (unset, 'ALL' or 'DEFAULT', or a name this table does not know, which oneDNN itself ignores)."""
+    for name in _ISA_ENV:
+        value = os.environ.get(name, "").strip().upper()
+        if value in ONEDNN_ISAS:
+            return value
+        if value and value not in ("ALL", "DEFAULT"):
+            logger.debug("%s=%s is not an instruction set this code knows; taken as no cap", name, value)
+    return None
+
+
+def onednn_allows(isa: str) -> bool:
+    """Whether oneDNN may use `isa` (one of ONEDNN_ISAS) under this process's cap, if any."""
+    cap = onednn_isa_cap()
+    return cap is None or ONEDNN_ISAS.index(cap) >= ONEDNN_ISAS.index(isa)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN multiplies bf16 natively here: the CPU has bf16 dot-product instructions (AVX512-BF16 or
+    AMX) and no ONEDNN_MAX_CPU_ISA cap below AVX512_CORE_BF16 forbids them. Otherwise bf16 is emulated and
+    slower than fp32. torch exposes the CPU check only privately, so a torch without it counts as 'no'.
     """
+    if not onednn_allows("AVX512_CORE_BF16"):
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 

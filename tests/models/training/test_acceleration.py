@@ -58,6 +58,30 @@ def test_auto_amp_follows_the_hardware(monkeypatch) -> None:
         acceleration.resolve_amp("bf16", (0,))
 
 
+@pytest.mark.parametrize("cap, native", [(None, True), ("AVX2", False), ("avx512_core", False),
+                                         ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True), ("ALL", True),
+                                         ("not-an-isa", True)])
+def test_an_isa_cap_below_avx512_bf16_means_emulated_bf16(monkeypatch, cap, native) -> None:
+    """ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) below AVX512_CORE_BF16 keeps oneDNN off the bf16 instructions,
+    so `--amp auto` must not pick bf16 even on a CPU that has them."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        if cap is not None:
+            monkeypatch.setenv(name, cap)
+        assert acceleration.cpu_has_native_bf16() is native
+        assert acceleration.resolve_amp("auto", ()) == ("bf16" if native else "none")
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_the_instructions_bf16_is_not_native_whatever_the_cap(monkeypatch) -> None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    assert not acceleration.cpu_has_native_bf16()
+
+
 def test_inference_is_fp32_unless_the_model_measured_bf16(monkeypatch) -> None:
     monkeypatch.setattr(acceleration, "cpu_has_native_bf16", lambda: True)
     assert acceleration.resolve_amp("auto", (), training=False) == "none"  # the reference's exact images
