@@ -44,8 +44,11 @@ class BaseModel(ABC):
     reversed_generators: Tuple[str, ...] = ()
     # Whether the model's generator changes the image size (super-resolution); --netG must agree.
     upscales: bool = False
-    # `--channels_last auto`: whether NHWC made this model's training step faster (scripts/benchmark.py).
+    # `--channels_last auto`: whether NHWC made this model's training step faster on CUDA and in bf16 on a CPU.
     prefers_channels_last: bool = True
+    # The same in fp32 on a CPU, where oneDNN's NHWC kernels made pix2pix slower on AVX2 and AVX-512 alike
+    # (scripts/benchmark_layouts.sh; acceleration.nhwc_preferred has the figures): off unless measured faster.
+    prefers_channels_last_cpu_fp32: bool = False
     # test.py's `--amp auto`: whether bf16 outputs were measured to score as fp32's (else inference is fp32).
     bf16_inference: bool = False
     # test.py's `--channels_last auto`: whether NHWC inference was measured faster with outputs equal up to float

@@ -261,8 +261,10 @@ class BaseOptions:
         model = models.MODELS.get(opt.model)
         opt.amp = acceleration.resolve_amp(opt.amp, opt.gpu_ids, training=self.is_train,
                                            bf16_inference=model.bf16_inference)
+        preferred = acceleration.nhwc_preferred(model.prefers_channels_last, model.prefers_channels_last_cpu_fp32,
+                                                opt.amp, tuple(opt.gpu_ids))
         opt.channels_last = acceleration.resolve_channels_last(
-            opt.channels_last, model.prefers_channels_last, training=self.is_train, norm=opt.norm,
+            opt.channels_last, preferred, training=self.is_train, norm=opt.norm,
             inference=model.channels_last_inference)
 
     def validate(self, opt: Options) -> None:

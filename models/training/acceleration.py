@@ -7,9 +7,11 @@ Why these defaults (measured with scripts/benchmark.py, figures in docs/benchmar
   except for models whose bf16 outputs score the same (`BaseModel.bf16_inference`: SRGAN, Set5/Set14 PSNR
   within 0.01 dB), where it halves time and memory. bf16 keeps fp32's exponent range, so it needs no loss
   scaling; fp16 (`--amp fp16`) does, and gets a GradScaler per optimiser.
-- `--channels_last auto` follows the model's measured preference (`BaseModel.prefers_channels_last`):
-  oneDNN and cuDNN run most convolutions faster on NHWC tensors, but reflection padding (the CycleGAN
-  ResNet generator) is slower in that layout. test.py's auto is contiguous (the reference's exact images)
+- `--channels_last auto` in training follows the model's preference measured for the device and precision
+  (`nhwc_preferred`): on CUDA and in bf16 on a CPU `BaseModel.prefers_channels_last` (reflection padding, the
+  CycleGAN ResNet generator's, is slower in NHWC); in fp32 on a CPU `prefers_channels_last_cpu_fp32`, since
+  oneDNN's fp32 NHWC kernels made pix2pix slower (AVX2 and AVX-512 alike) while srgan still gained.
+  test.py's auto is contiguous (the reference's exact images)
   except for models whose NHWC outputs were measured equal up to float rounding
   (`BaseModel.channels_last_inference`: SRGAN, 1.2-2.4x faster on a CPU).
 - `--compile` is off: its first steps compile for minutes, which only long runs win back.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Any, ContextManager, Iterator, Optional
 
 import torch
@@ -38,12 +41,41 @@ CHANNELS_LAST_MODES = ("auto", "on", "off")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU has bf16 dot-product instructions (AVX512-BF16 or AMX), which oneDNN uses for convs.
+# oneDNN's CPU instruction sets, lowest first, as ONEDNN_MAX_CPU_ISA (or the older DNNL_MAX_CPU_ISA) names them.
+# A cap below AVX512_CORE_BF16 makes oneDNN emulate bf16 even where the CPU multiplies it natively (AVX2 under
+# the cap: reference kernels, hundreds of times slower on contiguous tensors), and is also how this code is
+# measured as an AVX2-only CPU would run it (scripts/benchmark_layouts.sh).
+ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+               "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX",
+               "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
+_ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
-    Without them bf16 is emulated and slower than fp32. torch exposes the check only privately, so a torch
-    without it counts as 'no'.
+
+def onednn_isa_cap() -> Optional[str]:
+    """The instruction set oneDNN is capped at by its environment variable, upper-cased; None when uncapped
+    (unset, 'ALL' or 'DEFAULT', or a name this table does not know, which oneDNN itself ignores)."""
+    for name in _ISA_ENV:
+        value = os.environ.get(name, "").strip().upper()
+        if value in ONEDNN_ISAS:
+            return value
+        if value and value not in ("ALL", "DEFAULT"):
+            logger.debug("%s=%s is not an instruction set this code knows; taken as no cap", name, value)
+    return None
+
+
+def onednn_allows(isa: str) -> bool:
+    """Whether oneDNN may use `isa` (one of ONEDNN_ISAS) under this process's cap, if any."""
+    cap = onednn_isa_cap()
+    return cap is None or ONEDNN_ISAS.index(cap) >= ONEDNN_ISAS.index(isa)
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN multiplies bf16 natively here: the CPU has bf16 dot-product instructions (AVX512-BF16 or
+    AMX) and no ONEDNN_MAX_CPU_ISA cap below AVX512_CORE_BF16 forbids them. Otherwise bf16 is emulated and
+    slower than fp32. torch exposes the CPU check only privately, so a torch without it counts as 'no'.
     """
+    if not onednn_allows("AVX512_CORE_BF16"):
+        return False
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
@@ -79,12 +111,35 @@ def resolve_amp(requested: str, gpu_ids: tuple, training: bool = True, bf16_infe
 CHANNELS_LAST_UNSAFE_NORMS = ("instance",)
 
 
+def nhwc_preferred(prefers: bool, prefers_cpu_fp32: bool, amp: str, gpu_ids: tuple) -> bool:
+    """Whether training's `--channels_last auto` should be NHWC for a model on this device at the precision
+    `--amp` resolved to: the model's measured preference for that (device, precision).
+
+    `prefers` (`BaseModel.prefers_channels_last`) holds for CUDA and for a CPU in bf16; `prefers_cpu_fp32`
+    (`BaseModel.prefers_channels_last_cpu_fp32`) for a CPU in fp32, where oneDNN's NHWC kernels often lose.
+    Measured by scripts/benchmark_layouts.sh (docs/benchmarks.md, "Memory layout per CPU and precision",
+    2-core EPYC Zen 4, 1 thread, s/step NCHW -> NHWC), natively and with oneDNN and ATen capped at AVX2:
+    - CPU fp32: pix2pix loses in NHWC on both ISAs (native 1.38 -> 1.53, AVX2 1.98 -> 2.62), as the issue saw
+      on an AVX2 EPYC (default step 1.17-1.30x the reference's with NHWC, 1.01x without); srgan gains (native
+      16.8 -> 15.0, AVX2 9.23 -> 8.80, one run each; 4.32 -> 3.88 on a quiet machine, 2 threads).
+    - CPU bf16 (native): pix2pix 1.35 -> 1.13, srgan 9.51 -> 8.79. Emulated bf16 (an AVX2 CPU, only with an
+      explicit `--amp bf16`) is not measured: pix2pix's NHWC step had not done 4 steps in 4 minutes.
+    - CPU fp16: not measured; the reference's layout.
+    - CUDA: cuDNN's tensor-core kernels take NHWC; the model's preference.
+    cycle_gan trains with InstanceNorm, which refuses NHWC whatever this says (`resolve_channels_last`).
+    """
+    if gpu_ids or amp == "bf16":
+        return prefers
+    return amp == "none" and prefers_cpu_fp32
+
+
 def resolve_channels_last(requested: Optional[str], preferred: bool, training: bool = True,
                           norm: str = "batch", inference: bool = False) -> str:
-    """'auto' -> the model's measured preference ('on'/'off') for training; for inference 'on' only where the
-    model says NHWC outputs were measured equal (`inference`: `BaseModel.channels_last_inference`), else 'off',
-    whose outputs match the reference's bit for bit (NHWC kernels round differently); and 'off' with a norm
-    layer whose NHWC gradients are wrong (asking for 'on' there is refused)."""
+    """'auto' -> the model's measured preference ('on'/'off') for training on this device at this precision
+    (`preferred`, from `nhwc_preferred`); for inference 'on' only where the model says NHWC outputs were measured
+    equal (`inference`: `BaseModel.channels_last_inference`, measured at fp32 on an AVX2 CPU), else 'off', whose
+    outputs match the reference's bit for bit (NHWC kernels round differently); and 'off' with a norm layer
+    whose NHWC gradients are wrong (asking for 'on' there is refused)."""
     if requested not in CHANNELS_LAST_MODES:
         raise OptionError(f"--channels_last {requested!r}: choose one of {', '.join(CHANNELS_LAST_MODES)}")
     unsafe = norm in CHANNELS_LAST_UNSAFE_NORMS

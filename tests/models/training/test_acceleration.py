@@ -58,6 +58,30 @@ def test_auto_amp_follows_the_hardware(monkeypatch) -> None:
         acceleration.resolve_amp("bf16", (0,))
 
 
+@pytest.mark.parametrize("cap, native", [(None, True), ("AVX2", False), ("avx512_core", False),
+                                         ("AVX512_CORE_BF16", True), ("AVX512_CORE_AMX", True), ("ALL", True),
+                                         ("not-an-isa", True)])
+def test_an_isa_cap_below_avx512_bf16_means_emulated_bf16(monkeypatch, cap, native) -> None:
+    """ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) below AVX512_CORE_BF16 keeps oneDNN off the bf16 instructions,
+    so `--amp auto` must not pick bf16 even on a CPU that has them."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        if cap is not None:
+            monkeypatch.setenv(name, cap)
+        assert acceleration.cpu_has_native_bf16() is native
+        assert acceleration.resolve_amp("auto", ()) == ("bf16" if native else "none")
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_the_instructions_bf16_is_not_native_whatever_the_cap(monkeypatch) -> None:
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "ALL")
+    assert not acceleration.cpu_has_native_bf16()
+
+
 def test_inference_is_fp32_unless_the_model_measured_bf16(monkeypatch) -> None:
     monkeypatch.setattr(acceleration, "cpu_has_native_bf16", lambda: True)
     assert acceleration.resolve_amp("auto", (), training=False) == "none"  # the reference's exact images
@@ -66,13 +90,52 @@ def test_inference_is_fp32_unless_the_model_measured_bf16(monkeypatch) -> None:
     assert acceleration.resolve_channels_last("auto", True, training=False) == "off"
 
 
+# Training's `--channels_last auto` per (device, precision, model), from scripts/benchmark_layouts.sh's figures:
+# CUDA and bf16 on a CPU follow `prefers_channels_last` (pix2pix, srgan; not cycle_gan's reflection padding);
+# fp32 on a CPU follows `prefers_channels_last_cpu_fp32` (srgan only: pix2pix's NHWC step was slower on AVX2
+# and AVX-512 alike); fp16 on a CPU, unmeasured, is contiguous. The ISA does not enter.
+LAYOUT_CASES = [  # (device, amp, {model: resolved})
+    ("cpu", "none", {"pix2pix": "off", "srgan": "on", "cycle_gan": "off"}),
+    ("cpu", "bf16", {"pix2pix": "on", "srgan": "on", "cycle_gan": "off"}),
+    ("cpu", "fp16", {"pix2pix": "off", "srgan": "off", "cycle_gan": "off"}),
+    ("cuda", "none", {"pix2pix": "on", "srgan": "on", "cycle_gan": "off"}),
+    ("cuda", "bf16", {"pix2pix": "on", "srgan": "on", "cycle_gan": "off"}),
+    ("cuda", "fp16", {"pix2pix": "on", "srgan": "on", "cycle_gan": "off"}),
+]
+
+
+@pytest.mark.parametrize("device, amp, expected", LAYOUT_CASES)
+def test_auto_layout_follows_device_precision_and_model(device, amp, expected) -> None:
+    gpu_ids = (0,) if device == "cuda" else ()
+    for model, layout in expected.items():
+        cls = MODELS.get(model)
+        preferred = acceleration.nhwc_preferred(cls.prefers_channels_last, cls.prefers_channels_last_cpu_fp32,
+                                                amp, gpu_ids)
+        assert acceleration.resolve_channels_last("auto", preferred) == layout, model
+        assert acceleration.resolve_channels_last("auto", preferred, norm="instance") == "off"
+        for explicit in ("on", "off"):  # asked for: kept
+            assert acceleration.resolve_channels_last(explicit, preferred) == explicit
+        # inference: the model's measured flag only (srgan's, measured at fp32 on an AVX2 CPU)
+        assert acceleration.resolve_channels_last("auto", preferred, training=False,
+                                                  inference=cls.channels_last_inference) == \
+            ("on" if model == "srgan" else "off")
+
+
+def test_options_resolve_the_layout_after_the_precision(tmp_path) -> None:
+    """TrainOptions hands the resolved --amp and device to the layout rule: pix2pix in fp32 on a CPU is
+    contiguous, in bf16 NHWC; srgan NHWC in both."""
+    assert _opt(tmp_path, "pix2pix", "--amp", "none").channels_last == "off"
+    assert _opt(tmp_path, "pix2pix", "--amp", "bf16").channels_last == "on"
+    assert _opt(tmp_path, "srgan", "--amp", "none").channels_last == "on"
+
+
 def test_options_save_the_resolved_settings(tmp_path) -> None:
     opt = _opt(tmp_path, "cycle_gan", "--amp", "auto")
     assert opt.amp in ("bf16", "none") and opt.amp == acceleration.resolve_amp("auto", ())
     assert opt.channels_last == "off"  # cycle_gan's measured preference
     assert _opt(tmp_path, "cycle_gan", "--norm", "batch", "--channels_last").channels_last == "on"  # bare flag: on
     assert _opt(tmp_path, "pix2pix", "--channels_last", "off").channels_last == "off"
-    assert _opt(tmp_path, "pix2pix", "--norm", "batch").channels_last == "on"
+    assert _opt(tmp_path, "pix2pix", "--norm", "batch", "--amp", "bf16").channels_last == "on"
     assert _opt(tmp_path, "pix2pix", "--norm", "instance").channels_last == "off"  # see the gradient test below
     assert not _opt(tmp_path, "pix2pix").compile
 
@@ -145,8 +208,8 @@ def test_mixed_precision_step_trains_every_network(tmp_path, model_name: str, am
 def test_bf16_losses_agree_with_fp32(tmp_path, model_name: str) -> None:
     batch = _batch(model=model_name)
     losses = {}
-    for amp in ("none", "bf16"):
-        model = _model(tmp_path, model_name, "--amp", amp, "--gan_mode", "lsgan")
+    for amp in ("none", "bf16"):  # one layout for both: `auto` differs by precision, and dropout masks by layout
+        model = _model(tmp_path, model_name, "--amp", amp, "--gan_mode", "lsgan", "--channels_last", "off")
         model.set_input(batch)
         model.optimize_parameters()
         losses[amp] = model.get_current_losses()
