@@ -42,7 +42,7 @@ from .archs import registration
 from .base_model import MODELS, BaseModel
 from .inference.published_weights import load_pretrained_generator, pretrained_generator_file
 from .losses.content_loss import ContentLoss, add_content_loss_options, validate_content_loss_options
-from .inference.tiles import MAX_EXACT_PAD, default_tile_pad, tile_problem, tile_warnings
+from .inference.tiles import MAX_EXACT_PAD, backend_tile, default_tile_pad, tile_problem, tile_warnings
 from .inference.onnx_backend import BACKEND_HELP, BACKENDS, onnxruntime_generator
 from .inference.upscaler import Upscaler
 
@@ -308,8 +308,9 @@ class SRGANModel(BaseModel):
         object (models/inference.Upscaler) on this model's device and precision, as validation does too."""
         if self._upscaler is None and self.opt.backend == "onnxruntime":  # the loaded weights, exported once
             net = networks.unwrap(self.netG)
+            tile = backend_tile(self.opt.netG, self.opt.tile, "onnxruntime")  # plain tiles: their own default
             self._upscaler = Upscaler(onnxruntime_generator(net, self.opt, net.state_dict()), self.scale,
-                                      tile=self.opt.tile, tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
+                                      tile=tile, tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
         if self._upscaler is None:
             self._upscaler = self._upscaler_for(self.netG)
         return self._upscaler(lr)
