@@ -308,15 +308,16 @@ class SRGANModel(BaseModel):
         object (models/inference.Upscaler) on this model's device and precision, as validation does too."""
         if self._upscaler is None and self.opt.backend == "onnxruntime":  # the loaded weights, exported once
             net = networks.unwrap(self.netG)
-            tile = backend_tile(self.opt.netG, self.opt.tile, "onnxruntime")  # plain tiles: their own default
             self._upscaler = Upscaler(onnxruntime_generator(net, self.opt, net.state_dict()), self.scale,
-                                      tile=tile, tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
+                                      tile=backend_tile(self.opt.netG, self.opt.tile, "onnxruntime", self.scale),
+                                      tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
         if self._upscaler is None:
             self._upscaler = self._upscaler_for(self.netG)
         return self._upscaler(lr)
 
     def _upscaler_for(self, net: nn.Module) -> Upscaler:
-        return Upscaler(net, self.scale, self.device, tile=self.opt.tile, tile_pad=self.opt.tile_pad,
+        tile = backend_tile(self.opt.netG, self.opt.tile, "torch", self.scale)  # plain tiles: their own default
+        return Upscaler(net, self.scale, self.device, tile=tile, tile_pad=self.opt.tile_pad,
                         edge_pad=self.opt.edge_pad, accel=self.accel)
 
     def set_input(self, input: Dict[str, Any]) -> None:

@@ -131,9 +131,12 @@ def _validate(opt: Any) -> None:
         raise OptionError(f"--n_blocks must be >= 0, got {opt.n_blocks}")
 
 
+# Tiles of 768 LR pixels for split tiles (the head in tiles of 96): a 1920x1080 photo x4 peaked at 1563 MiB in fp32
+# (plain tiles of 192: 1623 MiB) and computes 1.11 times one pass's convolutions instead of 1.76; the onnxruntime
+# backend runs plain tiles, of 192 (docs/benchmarks.md, scripts/tile_memory.py).
 GENERATORS.add("msrresnet", _msrresnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
                publisher_layout="basicsr",
-               context=_context, head_context=head_context, option_defaults={"init_type": ARCHITECTURE_INIT},
-               add_options=_add_options,
+               context=_context, head_context=head_context,
+               option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 768}, plain_tile=192, add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
                tiny=Tiny(side=8, options={"n_blocks": 1, "scale": 4}))

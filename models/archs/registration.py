@@ -22,6 +22,8 @@ lists architectures by name. All keys are optional:
   plain_tile    (upscaling generators) the --tile of plain tiles, where the network runs whole on each tile (the
                 onnxruntime backend), when `option_defaults`' tile is sized for split tiles and would not fit
                 (models/inference/tiles.backend_tile)
+  split_scales  (upscaling generators with `plain_tile`) the scales at which the network splits (RRDBNet: 4, not
+                its pixel-unshuffled 2 and 1); absent: all
   publisher_layout  (upscaling generators) "basicsr": its state_dict keys are BasicSR's, so published files load
                 as they are and exports (models/inference/export.py) open in BasicSR, Real-ESRGAN and spandrel.
                 Absent: the toolkit's own key names, which no other loader knows

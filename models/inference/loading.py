@@ -149,7 +149,7 @@ def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int]
         except ValueError as e:
             raise CheckpointError(f"--denoise cannot blend {path} with {pair_path}: {e}") from None
         source = f"{path} blended with {pair_path} (--denoise {denoise})"
-    tile = backend_tile(opt.netG, opt.tile, backend) if tile is None else tile
+    tile = backend_tile(opt.netG, opt.tile, backend, opt.scale) if tile is None else tile
     tile_pad = opt.tile_pad if tile_pad is None else tile_pad
     problem = tile_problem(tile, tile_pad)
     if problem is not None:

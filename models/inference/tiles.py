@@ -87,13 +87,14 @@ def default_tile_pad(netG: str, kwargs: Mapping[str, Any]) -> int:
     return MAX_EXACT_PAD if radius is None else min(radius, MAX_EXACT_PAD)
 
 
-def backend_tile(netG: str, tile: int, backend: str) -> int:
-    """The tile for `backend`: the onnxruntime backend runs the whole network on each tile (plain tiles: it has
-    no trunk and head to split), so where `tile` is generator `netG`'s registered default, which is sized for
-    split tiles, it gets the registration's `plain_tile` (measured like it: docs/benchmarks.md). A --tile of
-    another value is the user's and stays."""
+def backend_tile(netG: str, tile: int, backend: str, scale: int) -> int:
+    """The tile for `backend` at `scale`: where the whole network runs on each tile (plain tiles: the onnxruntime
+    backend has no trunk and head to split, and a registration's `split_scales` may leave scales out) and `tile`
+    is generator `netG`'s registered default, which is sized for split tiles, the registration's `plain_tile`
+    (measured like it: docs/benchmarks.md). A --tile of another value is the user's and stays."""
     meta = GENERATORS.meta(netG)
-    if backend == "onnxruntime" and tile == meta.get("option_defaults", {}).get("tile"):
+    plain = backend == "onnxruntime" or scale not in meta.get("split_scales", (scale,))
+    if plain and tile == meta.get("option_defaults", {}).get("tile"):
         return int(meta.get("plain_tile", tile))
     return tile
 

@@ -114,3 +114,18 @@ def test_default_tile_comes_from_the_registration(name: str) -> None:
     assert tile is not None, f"{name} declares no default tile"
     args = ["--model", "srgan", "--netG", name]
     assert TestOptions().build_parser(args).parse_known_args(args)[0].tile == tile
+
+
+def test_plain_tiles_get_their_own_default() -> None:
+    """The onnxruntime backend (plain tiles) and RRDBNet's pixel-unshuffled scales get the registration's
+    `plain_tile` in place of the default split tile; a tile the user chose stays."""
+    from models.inference.tiles import backend_tile
+
+    split = GENERATORS.meta("srresnet")["option_defaults"]["tile"]
+    assert backend_tile("srresnet", split, "torch", 4) == split
+    assert backend_tile("srresnet", split, "onnxruntime", 4) == GENERATORS.meta("srresnet")["plain_tile"]
+    assert backend_tile("srresnet", 300, "onnxruntime", 4) == 300
+    rrdb = GENERATORS.meta("rrdbnet")["option_defaults"]["tile"]
+    assert backend_tile("rrdbnet", rrdb, "torch", 4) == rrdb
+    assert backend_tile("rrdbnet", rrdb, "torch", 2) == GENERATORS.meta("rrdbnet")["plain_tile"]
+    assert backend_tile("srvgg", 512, "onnxruntime", 4) == 512  # plain either way
