@@ -161,16 +161,17 @@ def _validate(opt: Any) -> None:
 # Trained from scratch with the constructor's initialisation (the publishers': PyTorch's layer defaults, the
 # dense blocks' convolutions scaled kaiming): in 400 steps of the pixel stage on T91 (a 2-block, 32-feature net)
 # it reached 20.6 dB where --init_type normal's N(0, 0.02) reached 13.8 dB.
-# Tiles of 640 LR pixels for split tiles (the head in tiles of 96): measured on the first row of tiles of a
+# Tiles of 512 LR pixels for split tiles (the head in tiles of 96): measured on the first row of tiles of a
 # 1920x1080 photo x4 with 1 block (without gradients the blocks run one at a time, so 23 hold the same
-# activations), 1841 MiB in fp32 with the rest of the output, about 1.9-2.0 GiB with 23 blocks' weights; 768 went
-# past 2 GiB. The tiles compute 1.16 times one pass's convolutions instead of 1.88 at plain 192, which the
-# onnxruntime backend keeps (docs/benchmarks.md, scripts/tile_memory.py). At scales 2 and 1 (pixel-unshuffled
+# activations), 1459 MiB in fp32 with the rest of the output, about 1.6 GiB estimated with 23 blocks' weights and
+# an interior tile's full window; 640 came to about 2.0 GiB by the same estimate, too close to 2 GiB, 768 past it.
+# The tiles compute 1.28 times one pass's convolutions instead of 1.88 at plain 192, which the onnxruntime
+# backend keeps (docs/benchmarks.md, scripts/tile_memory.py). At scales 2 and 1 (pixel-unshuffled
 # input) tiles are plain, of 192 (`split_scales`).
 GENERATORS.add("rrdbnet", _rrdbnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
                publisher_layout="basicsr",
                context=_context, head_context=head_context,
-               option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 640}, plain_tile=192, split_scales=(4,),
+               option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 512}, plain_tile=192, split_scales=(4,),
                add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "growth_channels": "growth_channels", "scale": "scale"},
                validate=_validate, tiny=Tiny(side=8, options={"n_blocks": 1, "growth_channels": 4, "scale": 4}))
