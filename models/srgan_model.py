@@ -42,7 +42,7 @@ from .archs import registration
 from .base_model import MODELS, BaseModel
 from .inference.published_weights import load_pretrained_generator, pretrained_generator_file
 from .losses.content_loss import ContentLoss, add_content_loss_options, validate_content_loss_options
-from .inference.tiles import MAX_EXACT_PAD, default_tile_pad, tile_problem, tile_warnings
+from .inference.tiles import MAX_EXACT_PAD, backend_tile, default_tile_pad, tile_problem, tile_warnings
 from .inference.onnx_backend import BACKEND_HELP, BACKENDS, onnxruntime_generator
 from .inference.upscaler import Upscaler
 
@@ -311,13 +311,15 @@ class SRGANModel(BaseModel):
         if self._upscaler is None and self.opt.backend == "onnxruntime":  # the loaded weights, exported once
             net = networks.unwrap(self.netG)
             self._upscaler = Upscaler(onnxruntime_generator(net, self.opt, net.state_dict()), self.scale,
-                                      tile=self.opt.tile, tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
+                                      tile=backend_tile(self.opt.netG, self.opt.tile, "onnxruntime", self.scale),
+                                      tile_pad=self.opt.tile_pad, edge_pad=self.opt.edge_pad)
         if self._upscaler is None:
             self._upscaler = self._upscaler_for(self.netG)
         return self._upscaler(lr)
 
     def _upscaler_for(self, net: nn.Module) -> Upscaler:
-        return Upscaler(net, self.scale, self.device, tile=self.opt.tile, tile_pad=self.opt.tile_pad,
+        tile = backend_tile(self.opt.netG, self.opt.tile, "torch", self.scale)  # plain tiles: their own default
+        return Upscaler(net, self.scale, self.device, tile=tile, tile_pad=self.opt.tile_pad,
                         edge_pad=self.opt.edge_pad, accel=self.accel)
 
     def set_input(self, input: Dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ published weights the network computes on RGB in [0, 1], and `define_G` adapts i
 from __future__ import annotations
 
 import argparse
-from typing import Any, Mapping, Optional
+from typing import Any, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -71,14 +71,24 @@ class MSRResNet(nn.Module):
         self.conv_hr = nn.Conv2d(ngf, ngf, 3, 1, 1)
         self.conv_last = nn.Conv2d(ngf, output_nc, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+        self.head_context = head_context({"scale": scale})  # LR pixels of context `hr_head` needs
         # The publishers' initialisation (BasicSR scales every convolution): the output starts close to the
         # interpolated input.
         scaled_kaiming_([m for m in (self.conv_first, self.upconv1, self.upconv2, self.conv_hr, self.conv_last)
                          if m is not None], 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, input_nc, h, w)
-        out = self.body(self.lrelu(self.conv_first(x)))  # (N, ngf, h, w); no long skip, as published
-        out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))  # (N, ngf, 2h, 2w), or 3h for x3
+        return self.hr_head(self.trunk(x), x)  # (N, output_nc, h * scale, w * scale)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything at the LR size before upconv1 (split tiling: models/inference/split_tiles.py):
+        (N, input_nc, h, w) -> (N, ngf, h, w)."""
+        return self.body(self.lrelu(self.conv_first(x)))  # no long skip, as published
+
+    def hr_head(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The upsampling stages, conv_hr and conv_last, where the memory is, plus the bilinear input skip from
+        `x` (the trunk's input): (N, ngf, h, w) -> (N, output_nc, h * scale, w * scale)."""
+        out = self.lrelu(self.pixel_shuffle(self.upconv1(features)))  # (N, ngf, 2h, 2w), or 3h for x3
         if self.upconv2 is not None:
             out = self.lrelu(self.pixel_shuffle(self.upconv2(out)))  # (N, ngf, 4h, 4w)
         out = self.conv_last(self.lrelu(self.conv_hr(out)))  # (N, output_nc, h * scale, w * scale)
@@ -97,14 +107,23 @@ def _add_options(parser: argparse.ArgumentParser, is_train: bool) -> None:
     g.add_argument("--n_blocks", type=int, default=16, help="residual blocks of the MSRResNet generator")
 
 
+def _head_stages(scale: int) -> List[Tuple[int, int]]:
+    """The (radius, factor) stages of `hr_head`: upconv1 at the LR size, upconv2 after a x2 (x4 only), conv_hr
+    and conv_last at the HR size."""
+    return [(1, 2), (1, 2), (2, 1)] if scale == 4 else [(1, scale), (2, 1)]
+
+
+def head_context(kwargs: Mapping[str, Any]) -> int:
+    """Receptive-field radius of `hr_head` in LR pixels (2 at every scale; the bilinear skip needs 1)."""
+    return max(context_radius(_head_stages(kwargs.get("scale", 4))), 1)
+
+
 def _context(kwargs: Mapping[str, Any]) -> int:
     """Receptive-field radius in LR pixels: conv_first, two 3x3 convs a block and upconv1 at the LR size,
     upconv2 after a x2 (x4 only), conv_hr and conv_last at the HR size; the bilinear input skip needs 1.
     16 blocks x4: 35."""
-    scale = kwargs.get("scale", 4)
-    body = 1 + 2 * kwargs.get("n_blocks", 16) + 1
-    stages = [(body, 2), (1, 2)] if scale == 4 else [(body, scale)]
-    return max(context_radius([*stages, (2, 1)]), 1)
+    trunk = 1 + 2 * kwargs.get("n_blocks", 16)
+    return max(context_radius([(trunk, 1), *_head_stages(kwargs.get("scale", 4))]), 1)
 
 
 def _validate(opt: Any) -> None:
@@ -112,8 +131,13 @@ def _validate(opt: Any) -> None:
         raise OptionError(f"--n_blocks must be >= 0, got {opt.n_blocks}")
 
 
+# Tiles of 768 LR pixels for split tiles (the head in tiles of 96): a 1920x1080 photo x4 peaked at 1563 MiB in fp32
+# (plain tiles of 192: 1623 MiB) and computes 1.11 times one pass's convolutions instead of 1.76; the onnxruntime
+# backend runs plain tiles, of 192 as before (srresnet: 3049 MiB, over 2 GiB; docs/benchmarks.md,
+# scripts/tile_memory.py).
 GENERATORS.add("msrresnet", _msrresnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
                publisher_layout="basicsr",
-               context=_context, option_defaults={"init_type": ARCHITECTURE_INIT}, add_options=_add_options,
+               context=_context, head_context=head_context,
+               option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 768}, plain_tile=192, add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
                tiny=Tiny(side=8, options={"n_blocks": 1, "scale": 4}))

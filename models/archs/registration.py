@@ -16,6 +16,14 @@ lists architectures by name. All keys are optional:
                 that a block of output pixels depends on (the receptive-field radius; `context_radius` computes
                 it from the layer stages). Tiled inference with this much context around each tile is exact
                 (models/inference/tiles.py); --tile_pad's default derives from it
+  head_context  (upscaling generators with `trunk` / `hr_head` methods) `(builder kwargs) -> int`: the radius of
+                `hr_head` alone, in LR pixels; split tiling (models/inference/split_tiles.py) gives the trunk
+                `context` minus it and the head this much. The network carries the same value as `head_context`
+  plain_tile    (upscaling generators) the --tile of plain tiles, where the network runs whole on each tile (the
+                onnxruntime backend), when `option_defaults`' tile is sized for split tiles and would not fit
+                (models/inference/tiles.backend_tile)
+  split_scales  (upscaling generators with `plain_tile`) the scales at which the network splits (RRDBNet: 4, not
+                its pixel-unshuffled 2 and 1); absent: all
   publisher_layout  (upscaling generators) "basicsr": its state_dict keys are BasicSR's, so published files load
                 as they are and exports (models/inference/export.py) open in BasicSR, Real-ESRGAN and spandrel.
                 Absent: the toolkit's own key names, which no other loader knows
@@ -123,6 +131,13 @@ def context(registry: Registry, name: str, kwargs: Mapping[str, Any]) -> Optiona
     """Input pixels of context generator `name` built with `kwargs` needs around a tile for exact tiled
     inference (its registration's `context`), or None where it does not say."""
     radius: Optional[Callable[[Mapping[str, Any]], int]] = registry.meta(name).get("context")
+    return None if radius is None else int(radius(kwargs))
+
+
+def head_context(registry: Registry, name: str, kwargs: Mapping[str, Any]) -> Optional[int]:
+    """LR pixels of context the `hr_head` of generator `name` built with `kwargs` needs (its registration's
+    `head_context`), or None where it has no split."""
+    radius: Optional[Callable[[Mapping[str, Any]], int]] = registry.meta(name).get("head_context")
     return None if radius is None else int(radius(kwargs))
 
 

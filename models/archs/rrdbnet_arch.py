@@ -84,8 +84,20 @@ class RRDBNet(nn.Module):
         self.conv_hr = nn.Conv2d(ngf, ngf, 3, 1, 1)
         self.conv_last = nn.Conv2d(ngf, output_nc, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
+        self.head_context = head_context({"scale": scale})  # LR pixels of context `hr_head` needs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, input_nc, h, w)
+        return self.hr_head(self.trunk(x), x)  # (N, output_nc, h * scale, w * scale)
+
+    @property
+    def splits(self) -> bool:
+        """Whether split tiling may cut `trunk`'s output on LR pixels: not when the input is pixel-unshuffled
+        (scales 2 and 1), whose features sit on a coarser grid than the input."""
+        return self.unshuffle == 1
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything at the LR size before the first upsampling (split tiling: models/inference/split_tiles.py):
+        (N, input_nc, h, w) -> (N, ngf, ceil(h / u), ceil(w / u)), u the pixel-unshuffle (1 at x4)."""
         h, w = x.shape[-2:]
         u = self.unshuffle
         if u > 1:
@@ -96,8 +108,15 @@ class RRDBNet(nn.Module):
                 x = F.pad(x, (0, -w % u, 0, -h % u), mode=mode)
             x = F.pixel_unshuffle(x, u)  # (N, input_nc * u^2, ceil(h / u), ceil(w / u))
         feat = self.conv_first(x)  # (N, ngf, h', w')
-        feat = feat + self.conv_body(self.body(feat))
-        feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (N, ngf, 2h', 2w')
+        return feat + self.conv_body(self.body(feat))
+
+    def hr_head(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The two upsamplings, conv_hr and conv_last, where the memory is (64 channels at 2x and 4x the size):
+        (N, ngf, h', w') -> (N, output_nc, h * scale, w * scale); `x` (the trunk's input) gives the size to crop
+        an unshuffled input's padding back to."""
+        h, w = x.shape[-2:]
+        u = self.unshuffle
+        feat = self.lrelu(self.conv_up1(F.interpolate(features, scale_factor=2, mode="nearest")))  # (N, ngf, 2h', 2w')
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))  # (N, ngf, 4h', 4w')
         out = self.conv_last(self.lrelu(self.conv_hr(feat)))  # (N, output_nc, 4 h', 4 w')
         return out[..., : h * 4 // u, : w * 4 // u] if u > 1 else out  # (N, output_nc, h * scale, w * scale)
@@ -116,13 +135,21 @@ def _add_options(parser: argparse.ArgumentParser, is_train: bool) -> None:
                    help="channels each dense layer of an RRDB adds (32 in ESRGAN)")
 
 
+HEAD_STAGES = [(0, 2), (1, 2), (3, 1)]  # hr_head: nearest x2; conv_up1, nearest x2; conv_up2, conv_hr, conv_last
+
+
+def head_context(kwargs: Mapping[str, Any]) -> int:
+    """Receptive-field radius of `hr_head` in LR pixels (of the unshuffled grid at scales 2 and 1): 2."""
+    return context_radius(HEAD_STAGES)
+
+
 def _context(kwargs: Mapping[str, Any]) -> int:
     """Receptive-field radius in input pixels: conv_first, five chained 3x3 convs in each of an RRDB's three
     dense blocks and conv_body at the LR size, conv_up1 after the first x2, conv_up2, conv_hr and conv_last
     after the second, all times the pixel-unshuffle of scales 2 and 1. 23 blocks x4: 349 LR pixels."""
     unshuffle = 4 // kwargs.get("scale", 4)
     body = 1 + 15 * kwargs.get("n_blocks", 23) + 1
-    return context_radius([(0, Fraction(1, unshuffle)), (body, 2), (1, 2), (3, 1)])
+    return context_radius([(0, Fraction(1, unshuffle)), (body, 1), *HEAD_STAGES])
 
 
 def _validate(opt: Any) -> None:
@@ -134,8 +161,17 @@ def _validate(opt: Any) -> None:
 # Trained from scratch with the constructor's initialisation (the publishers': PyTorch's layer defaults, the
 # dense blocks' convolutions scaled kaiming): in 400 steps of the pixel stage on T91 (a 2-block, 32-feature net)
 # it reached 20.6 dB where --init_type normal's N(0, 0.02) reached 13.8 dB.
+# Tiles of 512 LR pixels for split tiles (the head in tiles of 96): measured on the first row of tiles of a
+# 1920x1080 photo x4 with 1 block (without gradients the blocks run one at a time, so 23 hold the same
+# activations), 1459 MiB in fp32 with the rest of the output, about 1.6 GiB estimated with 23 blocks' weights and
+# an interior tile's full window; 640 came to about 2.0 GiB by the same estimate, too close to 2 GiB, 768 past it.
+# The tiles compute 1.28 times one pass's convolutions instead of 1.88 at plain 192, which the onnxruntime
+# backend keeps (docs/benchmarks.md, scripts/tile_memory.py). At scales 2 and 1 (pixel-unshuffled
+# input) tiles are plain, of 192 (`split_scales`).
 GENERATORS.add("rrdbnet", _rrdbnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
                publisher_layout="basicsr",
-               context=_context, option_defaults={"init_type": ARCHITECTURE_INIT}, add_options=_add_options,
+               context=_context, head_context=head_context,
+               option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 512}, plain_tile=192, split_scales=(4,),
+               add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "growth_channels": "growth_channels", "scale": "scale"},
                validate=_validate, tiny=Tiny(side=8, options={"n_blocks": 1, "growth_channels": 4, "scale": 4}))

@@ -14,7 +14,7 @@ saved. Images are in the toolkit's range [-1, 1] on both sides.
 from __future__ import annotations
 
 import argparse
-from typing import Any, List, Mapping
+from typing import Any, List, Mapping, Tuple
 
 import torch
 import torch.nn as nn
@@ -81,11 +81,22 @@ class SRResNet(nn.Module):
         )
         self.upsample = nn.Sequential(*upsample_layers(ngf, scale))
         self.tail = nn.Conv2d(ngf, output_nc, 9, padding=4)
+        self.head_context = head_context({"scale": scale})  # LR pixels of context `hr_head` needs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, input_nc, h, w)
+        return self.hr_head(self.trunk(x), x)  # (N, output_nc, h * scale, w * scale)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything at the LR size before the first upsampling conv (split tiling: models/inference/split_tiles.py):
+        (N, input_nc, h, w) -> (N, ngf, h, w)."""
         features = self.head(x)  # (N, ngf, h, w)
-        features = features + self.body(features)  # the long skip
-        return self.tail(self.upsample(features))  # (N, output_nc, h * scale, w * scale)
+        return features + self.body(features)  # the long skip
+
+    def hr_head(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The upsampling stages and the tail, where the memory is (4x the channels, then HR-size maps):
+        (N, ngf, h, w) -> (N, output_nc, h * scale, w * scale). `x` is unused (no input skip). Not `head`: that
+        name is the 9x9 input conv's, fixed by the state_dict keys."""
+        return self.tail(self.upsample(features))
 
 
 def _srresnet(
@@ -106,18 +117,32 @@ def _validate(opt: Any) -> None:
         raise OptionError(f"--n_blocks must be >= 0, got {opt.n_blocks}")
 
 
+def _head_stages(scale: int) -> List[Tuple[int, int]]:
+    """The (radius, factor) stages of `hr_head`: the first upsampling conv at the LR size, one 3x3 conv per
+    further x2 stage, the 9x9 tail at the HR size."""
+    factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+    return [(1, factor) for factor in factors] + [(4, 1)]
+
+
+def head_context(kwargs: Mapping[str, Any]) -> int:
+    """Receptive-field radius of `hr_head` in LR pixels (x2, x3, x4, x8: 3)."""
+    return context_radius(_head_stages(kwargs.get("scale", 4)))
+
+
 def _context(kwargs: Mapping[str, Any]) -> int:
     """Receptive-field radius in LR pixels: the 9x9 head (4), two 3x3 convs a block and the body's last (1 each)
     and the first upsampling conv at the LR size; one 3x3 conv per further x2 stage; the 9x9 tail at the HR
     size. 16 blocks x4: 40."""
-    scale = kwargs.get("scale", 4)
-    factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
-    stages = [(4 + 2 * kwargs.get("n_blocks", 16) + 1 + 1, factors[0])]
-    stages += [(1, factor) for factor in factors[1:]]
-    return context_radius([*stages, (4, 1)])
+    trunk = 4 + 2 * kwargs.get("n_blocks", 16) + 1  # the 9x9 head, the blocks, the body's last conv
+    return context_radius([(trunk, 1), *_head_stages(kwargs.get("scale", 4))])
 
 
 # `scale` is the super-resolution model's --scale: the factor the data pipeline degrades by, too.
+# Tiles of 768 LR pixels for split tiles (the head in tiles of 96): a 1920x1080 photo x4 peaked at 1558 MiB in fp32
+# (plain tiles of 192: 1696 MiB) and computes 1.15 times one pass's convolutions instead of 1.88; the onnxruntime
+# backend runs plain tiles, of 192 as before (srresnet: 3049 MiB, over 2 GiB; docs/benchmarks.md,
+# scripts/tile_memory.py).
 GENERATORS.add("srresnet", _srresnet, size_divisor=1, upscale=True, scales=SCALES, context=_context,
-               add_options=_add_options, from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
+               head_context=head_context, option_defaults={"tile": 768}, plain_tile=192, add_options=_add_options,
+               from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,
                tiny=Tiny(side=12, options={"n_blocks": 1, "scale": 4}))

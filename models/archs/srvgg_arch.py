@@ -40,12 +40,27 @@ class SRVGGNetCompact(nn.Module):
         layers.append(nn.Conv2d(ngf, output_nc * scale * scale, 3, 1, 1))
         self.body = nn.ModuleList(layers)  # a ModuleList, as published: keys body.0 ... body.{2 n_conv + 2}
         self.upsampler = nn.PixelShuffle(scale)
+        self.head_context = head_context({"scale": scale})  # LR pixels of context `hr_head` needs
+
+    # Split tiling (models/inference/split_tiles.py) does not pay here: every activation is at the LR size, and
+    # the last conv's output_nc * scale^2 channels (48 at x4) are fewer than the body's 64, so a trunk tile
+    # holds as much per LR pixel as a whole-network tile. Plain tiles of 512 are used instead.
+    splits = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, input_nc, h, w)
+        return self.hr_head(self.trunk(x), x)  # (N, output_nc, h * scale, w * scale)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The body but its last conv: (N, input_nc, h, w) -> (N, ngf, h, w)."""
         out = x
-        for layer in self.body:
-            out = layer(out)  # last: (N, output_nc * scale^2, h, w)
-        out = self.upsampler(out)  # (N, output_nc, h * scale, w * scale)
+        for layer in self.body[:-1]:
+            out = layer(out)
+        return out
+
+    def hr_head(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The last conv, PixelShuffle and the nearest-upsampled input `x`: (N, ngf, h, w) -> (N, output_nc,
+        h * scale, w * scale)."""
+        out = self.upsampler(self.body[-1](features))  # (N, output_nc, h * scale, w * scale)
         base = F.interpolate(x, scale_factor=self.scale, mode="nearest")  # (N, input_nc, h * scale, w * scale)
         return out + match_channels(base, out.shape[1])
 
@@ -61,6 +76,11 @@ def _add_options(parser: argparse.ArgumentParser, is_train: bool) -> None:
     g.add_argument("--n_conv", type=int, default=32,
                    help="body convolutions of the SRVGGNetCompact generator (32 in realesr-general-x4v3, 16 in "
                         "realesr-animevideov3)")
+
+
+def head_context(kwargs: Mapping[str, Any]) -> int:
+    """Receptive-field radius of `hr_head` in LR pixels: its one 3x3 conv (the nearest skip adds none)."""
+    return context_radius([(1, kwargs.get("scale", 4))])
 
 
 def _context(kwargs: Mapping[str, Any]) -> int:
@@ -82,7 +102,8 @@ def _validate(opt: Any) -> None:
 # image's convolutions instead of 1.73x (docs/benchmarks.md).
 GENERATORS.add("srvgg", _srvgg, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
                publisher_layout="basicsr",
-               context=_context, option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 512},
+               context=_context, head_context=head_context,
+               option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 512},
                add_options=_add_options,
                from_options={"n_conv": "n_conv", "scale": "scale"}, validate=_validate,
                tiny=Tiny(side=8, options={"n_conv": 1, "scale": 4}))

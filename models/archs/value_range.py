@@ -19,12 +19,23 @@ VALUE_RANGES = ("toolkit", "unit")  # what a registration's `value_range` may sa
 _ADAPTED = "_adapted_to_unit_range"  # set on an adapted network, so it is never adapted twice
 
 
+def to_unit(image: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]: what an adapted network's input goes through (split tiling calls it on its own, since
+    it runs the network's `trunk` and `hr_head`, which the forward hooks do not see)."""
+    return (image + 1) * 0.5
+
+
+def from_unit(output: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], the inverse of `to_unit`: what an adapted network's output goes through."""
+    return output * 2 - 1
+
+
 def _to_unit(module: nn.Module, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
-    return ((args[0] + 1) * 0.5, *args[1:])  # the image, [-1, 1] -> [0, 1]
+    return (to_unit(args[0]), *args[1:])  # the image
 
 
 def _from_unit(module: nn.Module, args: Tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-    return output * 2 - 1  # [0, 1] -> [-1, 1]
+    return from_unit(output)
 
 
 def adapt_unit_range(net: nn.Module) -> nn.Module:

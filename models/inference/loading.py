@@ -30,7 +30,7 @@ from .. import networks
 from ..training.checkpoints import load_state_dict_file
 from .onnx_backend import BACKENDS, onnxruntime_generator
 from .published_weights import to_toolkit_state_dict
-from .tiles import tile_problem, tile_warnings
+from .tiles import backend_tile, tile_problem, tile_warnings
 from .upscaler import MAX_OUTPUT_PIXELS, Upscaler, build_generator, interpolate_state_dicts
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def load_upscaler(opt: Any, denoise: Optional[float] = None, tile: Optional[int]
         except ValueError as e:
             raise CheckpointError(f"--denoise cannot blend {path} with {pair_path}: {e}") from None
         source = f"{path} blended with {pair_path} (--denoise {denoise})"
-    tile = opt.tile if tile is None else tile
+    tile = backend_tile(opt.netG, opt.tile, backend, opt.scale) if tile is None else tile
     tile_pad = opt.tile_pad if tile_pad is None else tile_pad
     problem = tile_problem(tile, tile_pad)
     if problem is not None:

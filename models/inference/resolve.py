@@ -37,6 +37,7 @@ def super_resolve(
     edge_pad: int = 0,
     pre_pad: int = 0,
     alpha_upsampler: str = "bicubic",
+    head_tile: int = 0,
 ) -> SRImage:
     """The SR of `lr` by an RGB generator, as the same kind of image at `scale` times the size, or at `size`.
 
@@ -50,7 +51,8 @@ def super_resolve(
     (docs/sr_results.md, scripts/sr_border.py; Real-ESRGAN's inference pre-pads for the same reason).
     `pre_pad` is Real-ESRGAN's --pre_pad: that many LR pixels mirrored (reflect) onto the right and bottom edges
     only, and cut from the output. `alpha_upsampler` "realesrgan" sends the alpha channel through the network too,
-    as a greyscale image (Real-ESRGAN's default), instead of resizing it with bicubic.
+    as a greyscale image (Real-ESRGAN's default), instead of resizing it with bicubic. `head_tile`: split tiles
+    (`upscale_tiled`).
     """
     native = (lr.size[0] * scale, lr.size[1] * scale)
     size = native if size is None else size
@@ -78,7 +80,7 @@ def super_resolve(
     alpha = None
     if lr.alpha is not None and alpha_upsampler == "realesrgan":  # the alpha as a grey image through the network
         alpha = super_resolve(net, SRImage(lr.alpha, None, lr.bit_depth), scale, tile, tile_pad, device, size,
-                              edge_pad, pre_pad).pixels
+                              edge_pad, pre_pad, head_tile=head_tile).pixels
     elif lr.alpha is not None:
         alpha = resize_bicubic(SRImage(lr.alpha, None, lr.bit_depth), size).pixels
     if size == native:
@@ -87,8 +89,9 @@ def super_resolve(
         def to_levels(piece: torch.Tensor) -> torch.Tensor:  # (1, C, h', w') uint8 / uint16
             return torch.from_numpy(to_uint(to_unit(piece)[0], lr.bit_depth)).permute(2, 0, 1).unsqueeze(0)
 
-        levels = unpad(upscale_tiled(net, x, scale, tile, tile_pad, device, finish=to_levels))  # (1, C, H, W)
+        levels = unpad(upscale_tiled(net, x, scale, tile, tile_pad, device, finish=to_levels,
+                                     head_tile=head_tile))  # (1, C, H, W)
         return SRImage(from_uint(levels[0].permute(1, 2, 0).numpy(), lr.bit_depth), alpha, lr.bit_depth)
-    sr = to_unit(unpad(upscale_tiled(net, x, scale, tile, tile_pad, device)))  # (1, C, H, W) on the CPU
+    sr = to_unit(unpad(upscale_tiled(net, x, scale, tile, tile_pad, device, head_tile=head_tile)))  # (1, C, H, W)
     pixels = resize_lanczos(sr[0], size).contiguous()  # (C, H', W'); Lanczos overshoots a little, quantize clamps
     return SRImage(quantize(pixels, lr.bit_depth, out=pixels), alpha, lr.bit_depth)

@@ -11,8 +11,17 @@ radius, up to MAX_EXACT_PAD. RRDBNet's radius (23 blocks: 349 LR pixels) would m
 about 20 times its own area, so its tiles get MAX_EXACT_PAD of context and are NOT exact: an output pixel
 near a tile's edge misses inputs beyond the pad, whose weight in it depends on the trained weights. The
 price of exactness is the overlap: a tile of T pixels with P of context computes up to (T + 2P)^2 pixels for
-T^2 kept (192 with 40: twice the convolution work); larger tiles lower it at the cost of memory. On the host, the
-output is what bounds memory: `super_resolve` keeps it as integer levels of the input's bit depth, rounded
+T^2 kept (192 with 40: twice the convolution work); larger tiles lower it at the cost of memory.
+
+Split tiles (`head_tile` > 0; models/inference/split_tiles.py, issue 23 item 4) lower it at the same memory for
+the generators with an LR trunk and an HR head (SRResNet, MSRResNet, RRDBNet at x4): the head, where the memory
+is, runs on small inner tiles with its own 2-3 pixels of context, so the outer tiles, which pay the whole
+context, can be several times larger (each architecture's measured default: its registration's `tile`,
+docs/benchmarks.md, which also gives the overlap at it). They are exact for the same reason plain tiles are,
+and RRDBNet's trunk gets the capped context, as its plain tiles do. Callables without a trunk and a head (the
+onnxruntime backend's OnnxGenerator) and SRVGGNetCompact, whose activations are all at the LR size, keep plain
+tiles; the onnxruntime backend gets its own default tile (`backend_tile`). On the host, the output is what
+bounds memory: `super_resolve` keeps it as integer levels of the input's bit depth, rounded
 piece by piece, so a 2000x1500 photo x4 takes 144 MB (8 bit) beside the tile's activations, not 576 MB.
 """
 from __future__ import annotations
@@ -24,6 +33,7 @@ import torch.nn as nn
 
 from ..archs import registration
 from ..archs.registry import GENERATORS
+from .split_tiles import splittable, upscale_split
 
 Span = Tuple[int, int]
 
@@ -77,6 +87,18 @@ def default_tile_pad(netG: str, kwargs: Mapping[str, Any]) -> int:
     return MAX_EXACT_PAD if radius is None else min(radius, MAX_EXACT_PAD)
 
 
+def backend_tile(netG: str, tile: int, backend: str, scale: int) -> int:
+    """The tile for `backend` at `scale`: where the whole network runs on each tile (plain tiles: the onnxruntime
+    backend has no trunk and head to split, and a registration's `split_scales` may leave scales out) and `tile`
+    is generator `netG`'s registered default, which is sized for split tiles, the registration's `plain_tile`
+    (measured like it: docs/benchmarks.md). A --tile of another value is the user's and stays."""
+    meta = GENERATORS.meta(netG)
+    plain = backend == "onnxruntime" or scale not in meta.get("split_scales", (scale,))
+    if plain and tile == meta.get("option_defaults", {}).get("tile"):
+        return int(meta.get("plain_tile", tile))
+    return tile
+
+
 def tile_spans(length: int, tile: int, tile_pad: int) -> Iterator[Tuple[Span, Span]]:
     """Along one side of `length` pixels: each tile's (start, end), and the (start, end) of the tile with
     `tile_pad` pixels of context on each side, clipped at the image's borders."""
@@ -94,6 +116,7 @@ def upscale_tiled(
     tile_pad: int = 40,
     device: torch.device = torch.device("cpu"),
     finish: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    head_tile: int = 0,
 ) -> torch.Tensor:
     """Run `net` on `lr` (N, C, h, w) and return (N, C_out, h * scale, w * scale) float32 on the CPU.
 
@@ -102,13 +125,17 @@ def upscale_tiled(
     `finish`, when given, maps each piece of the output, (N, C_out, h', w') float32 on the CPU, to what is kept
     of it, of any channels and dtype, before it is pasted: `super_resolve` keeps integer levels, so the full-size
     output is never held as floats beside a tile's activations.
+    `head_tile` > 0, for a network with a trunk and a head (`split_tiles.splittable`): split tiles, the trunk on
+    tiles of `tile`, the head on tiles of `head_tile` (models/inference/split_tiles.py); else plain tiles.
     """
     if lr.dim() != 4:
         raise ValueError(f"upscale_tiled expects an (N, C, h, w) batch, got shape {tuple(lr.shape)}")
-    if tile < 0 or tile_pad < 0:
-        raise ValueError(f"tile and tile_pad must be >= 0, got {tile} and {tile_pad}")
+    if min(tile, tile_pad, head_tile) < 0:
+        raise ValueError(f"tile, tile_pad and head_tile must be >= 0, got {tile}, {tile_pad} and {head_tile}")
     finish = finish if finish is not None else (lambda piece: piece)
     n, _, h, w = lr.shape
+    if tile and head_tile and splittable(net):
+        return upscale_split(net, lr, scale, tile, tile_pad, head_tile, device, finish)
     if tile == 0 or (h <= tile and w <= tile):
         return finish(net(lr.to(device)).float().cpu())
     out = None

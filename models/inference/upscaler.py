@@ -30,6 +30,7 @@ from ..factory import network_options
 from ..training.acceleration import Acceleration
 from ..training.checkpoints import check_files_fit, load_into
 from .resolve import ALPHA_UPSAMPLERS, Size, super_resolve
+from .split_tiles import HEAD_TILE, splittable
 
 logger = logging.getLogger(__name__)
 
@@ -115,18 +116,19 @@ class Upscaler:
     memory layout ('on' or 'off'). Built around a model's own generator (`accel=` the model's Acceleration,
     which already placed and prepared it): device, mode and precision stay the model's, as test.py and
     training's validation need. Either way it runs tile by tile (`tile` LR pixels with `tile_pad` of context;
-    0: the whole image at once), with `edge_pad` pixels of replicated border, `pre_pad` of reflected right and
-    bottom border and the alpha channel by `alpha_upsampler` (models/inference/resolve.py), and an image of more
-    than 8 bits in fp32 whatever the precision (`precision_for`).
+    0: the whole image at once; a network with a trunk and a head runs its head in tiles of `head_tile`, 0: plain
+    tiles, models/inference/split_tiles.py), with `edge_pad` pixels of replicated border, `pre_pad` of reflected
+    right and bottom border and the alpha channel by `alpha_upsampler` (models/inference/resolve.py), and an image
+    of more than 8 bits in fp32 whatever the precision (`precision_for`).
     """
 
     def __init__(self, net: nn.Module, scale: int, device: torch.device = torch.device("cpu"), amp: str = "none",
                  tile: int = 0, tile_pad: int = 40, channels_last: str = "off", edge_pad: int = 0,
                  accel: Optional[Acceleration] = None, max_output_pixels: Optional[int] = MAX_OUTPUT_PIXELS,
-                 pre_pad: int = 0, alpha_upsampler: str = "bicubic") -> None:
-        if min(tile, tile_pad, edge_pad, pre_pad) < 0:
-            raise ValueError(f"tile, tile_pad, edge_pad and pre_pad must be >= 0, got {tile}, {tile_pad}, {edge_pad} "
-                             f"and {pre_pad}")
+                 pre_pad: int = 0, alpha_upsampler: str = "bicubic", head_tile: int = HEAD_TILE) -> None:
+        if min(tile, tile_pad, edge_pad, pre_pad, head_tile) < 0:
+            raise ValueError(f"tile, tile_pad, edge_pad, pre_pad and head_tile must be >= 0, got {tile}, {tile_pad}, "
+                             f"{edge_pad}, {pre_pad} and {head_tile}")
         if alpha_upsampler not in ALPHA_UPSAMPLERS:
             raise ValueError(f"alpha_upsampler must be one of {ALPHA_UPSAMPLERS}, got {alpha_upsampler!r}")
         self.net = networks.unwrap(net)
@@ -138,6 +140,7 @@ class Upscaler:
         self.scale = scale
         self.device = device
         self.tile, self.tile_pad, self.edge_pad = tile, tile_pad, edge_pad
+        self.head_tile = head_tile if splittable(self.net) else 0  # 0: plain tiles
         self.max_output_pixels = max_output_pixels
         self.pre_pad, self.alpha_upsampler = pre_pad, alpha_upsampler
         self._said_fp32 = False  # whether a 16-bit image was announced as upscaled in fp32 (`precision_for`)
@@ -150,6 +153,8 @@ class Upscaler:
     def describe(self) -> str:
         """The precision, device and tiles in a few words, for the log."""
         tiles = f"tiles of {self.tile} px (+{self.tile_pad} context)" if self.tile else "the whole image at once"
+        if self.tile and self.head_tile:
+            tiles += f", the head in tiles of {self.head_tile} px"
         return f"{self.precision} on {self.device}, {tiles}"
 
     def precision_for(self, img: SRImage) -> ContextManager[Any]:
@@ -175,4 +180,4 @@ class Upscaler:
         size: Tuple[int, int] = output_size(img.size, self.scale, outscale, self.max_output_pixels)
         with torch.no_grad(), self.accel.autocast(), self.precision_for(img):
             return super_resolve(self.net, img, self.scale, self.tile, self.tile_pad, self.device, size,
-                                 self.edge_pad, self.pre_pad, self.alpha_upsampler)
+                                 self.edge_pad, self.pre_pad, self.alpha_upsampler, self.head_tile)
