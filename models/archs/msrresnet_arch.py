@@ -133,8 +133,8 @@ def _validate(opt: Any) -> None:
 
 # Tiles of 768 LR pixels for split tiles (the head in tiles of 96): a 1920x1080 photo x4 peaked at 1563 MiB in fp32
 # (plain tiles of 192: 1623 MiB) and computes 1.11 times one pass's convolutions instead of 1.76; the onnxruntime
-# backend runs plain tiles, of 192 as before (srresnet: 3049 MiB, over 2 GiB; docs/benchmarks.md,
-# scripts/tile_memory.py).
+# backend runs plain tiles, of 192 as before (srresnet: 1791 MiB without onnxruntime's memory arena, 3049 with it;
+# docs/benchmarks.md, scripts/tile_memory.py).
 GENERATORS.add("msrresnet", _msrresnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
                publisher_layout="basicsr",
                context=_context, head_context=head_context,

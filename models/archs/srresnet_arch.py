@@ -140,8 +140,8 @@ def _context(kwargs: Mapping[str, Any]) -> int:
 # `scale` is the super-resolution model's --scale: the factor the data pipeline degrades by, too.
 # Tiles of 768 LR pixels for split tiles (the head in tiles of 96): a 1920x1080 photo x4 peaked at 1558 MiB in fp32
 # (plain tiles of 192: 1696 MiB) and computes 1.15 times one pass's convolutions instead of 1.88; the onnxruntime
-# backend runs plain tiles, of 192 as before (srresnet: 3049 MiB, over 2 GiB; docs/benchmarks.md,
-# scripts/tile_memory.py).
+# backend runs plain tiles, of 192 as before (srresnet: 1791 MiB without onnxruntime's memory arena, 3049 with it;
+# docs/benchmarks.md, scripts/tile_memory.py).
 GENERATORS.add("srresnet", _srresnet, size_divisor=1, upscale=True, scales=SCALES, context=_context,
                head_context=head_context, option_defaults={"tile": 768}, plain_tile=192, add_options=_add_options,
                from_options={"n_blocks": "n_blocks", "scale": "scale"}, validate=_validate,

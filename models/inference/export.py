@@ -69,13 +69,18 @@ def model_metadata(opt: Any) -> Dict[str, str]:
 
 
 def ort_session(path: str, threads: int = 0, providers: Tuple[str, ...] = ("CPUExecutionProvider",)) -> Any:
-    """An onnxruntime session on `path`, sequential, with `threads` intra-op threads (0: onnxruntime's choice)."""
+    """An onnxruntime session on `path`, sequential, with `threads` intra-op threads (0: onnxruntime's choice) and
+    no CPU memory arena (bounded memory over the tiles of a photo)."""
     _, ort = import_onnx()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: its warnings about unused initialisers are not the user's
+    # Without its CPU arena onnxruntime returns each tile's buffers instead of keeping the largest it has seen:
+    # a 1920x1080 photo x4 through SRResNet in 192-pixel tiles peaked at 3,049 MiB with it and 1,791 MiB without
+    # (scripts/tile_memory.py, docs/benchmarks.md).
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(path, options, providers=list(providers))
 
 

@@ -5,10 +5,11 @@ in [-1, 1], so `Upscaler`, `super_resolve` and `upscale_tiled` (tiles, alpha, 16
 inside, it maps to the file's own value range and runs the session.
 
 Tiles keep their shapes (edge tiles clipped at the image's border), measured against windows of one fixed shape
-(edge windows widened inward to tile + 2 * tile_pad) on this 2-core CPU, busy with other work: onnxruntime's
-memory arena did not grow with varying shapes (srvgg, tile 96, two photos: 19 shapes 919 MB peak RSS, one shape
-931 MB), while the fixed windows computed 1.7 times the pixels of a 480x320 photo at tile 192 and cost more
-time and memory (msrresnet: 27.9 CPU-s and 2.14 GB against 17.9 CPU-s and 1.65 GB with clipped tiles).
+(edge windows widened inward to tile + 2 * tile_pad) on this 2-core CPU, busy with other work: the fixed windows
+computed 1.7 times the pixels of a 480x320 photo at tile 192 and cost more time and memory (msrresnet: 27.9 CPU-s
+and 2.14 GB against 17.9 CPU-s and 1.65 GB with clipped tiles). What bounds memory over a whole photo is the
+session's CPU arena, which keeps the largest buffers any tile needed: it is off (export.ort_session; a 1920x1080
+photo x4 through SRResNet in tiles of 192 peaked at 3,049 MiB with it, 1,791 MiB without).
 
 The file comes from a cache beside the run, `<checkpoints_dir>/<name>/export/<netG>-<key>.onnx`, keyed by the
 sha256 of the weights (after --denoise's blend), so any run or zoo model works and a retrained one is exported

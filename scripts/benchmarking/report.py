@@ -112,6 +112,12 @@ def _generator_cell(row: Dict[str, Any]) -> str:
         str(row.get("netG"))
 
 
+def _tile_cell(row: Dict[str, Any]) -> str:
+    """`768` for plain tiles, `768 / head 96` for split ones (models/inference/split_tiles.py)."""
+    tile, head = _cell(row.get("tile_used", row.get("tile"))), row.get("head_tile_used")
+    return f"{tile} / head {head}" if head else tile
+
+
 def _percent(value: Any) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
@@ -124,7 +130,7 @@ def sr_table(sr: Sequence[Dict[str, Any]]) -> List[str]:
     rows = []
     for r in sr:
         size = "x".join(map(str, r.get("image_size") or [])) or "n/a"
-        head = [_generator_cell(r), r["setting"], size, r["mode"], _cell(r.get("tile_used", r.get("tile"))),
+        head = [_generator_cell(r), r["setting"], size, r["mode"], _tile_cell(r),
                 _cell(r.get("tile_pad_used")), r["config"]]
         if r.get("seconds") is None:
             rows.append([*head, "n/a", "skipped: " + r["skipped"] if r.get("skipped") else "failed",
@@ -158,7 +164,7 @@ def backend_table(sr: Sequence[Dict[str, Any]]) -> List[str]:
             if r is None:
                 continue
             rows.append([_generator_cell(r), size, mode, f"{label}, {r.get('peak_dtype') or 'n/a'}",
-                         _cell(r.get("tile_used")), _cell(r["seconds"], ".4g"), _cell(r["output_mp_per_s"], ".3g"),
+                         _tile_cell(r), _cell(r["seconds"], ".4g"), _cell(r["output_mp_per_s"], ".3g"),
                          _cell(r.get("peak_rss_mib"), ".0f"), _percent(r.get("mfu")), _percent(r.get("mfu_fp32")),
                          _cell(r.get("overlap"), ".2f") + ("x" if r.get("overlap") else ""),
                          f"{r['seconds'] / torch_default['seconds']:.2f}x"])

@@ -130,6 +130,7 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
             if spec["flags"] or spec["netG"] != LEGACY_SR["netG"]:  # not a failure: nothing to measure here
                 return {"skipped": f"config {spec['config']} ({' '.join(spec['flags'])}) or --netG {spec['netG']} "
                                    f"does not apply: this tree has no BaseModel.inference_context"}
+            model = None
             device = torch.device("cuda", 0) if spec["device"] == "cuda" else torch.device("cpu")
             gpu_ids = [0] if device.type == "cuda" else []
             net = networks.define_G(3, 3, LEGACY_SR["ngf"], spec["netG"], "batch", False, "normal", 0.02, gpu_ids,
@@ -140,10 +141,13 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
             shape = {"ngf": LEGACY_SR["ngf"], "n_blocks": LEGACY_SR["n_blocks"]}
             tile, pad = spec.get("tile") or LEGACY_SR["tile"], spec.get("tile_pad") or LEGACY_SR["tile_pad"]
             inference = f"plain float32 (the tree has no inference settings); {path}"
+        head_tile = 0
         if spec.get("onnx_path"):  # --backend onnxruntime: the exported file behind the same tiles code
             from models.inference.onnx_backend import OnnxGenerator
+            from models.inference.tiles import backend_tile
 
             run_net, context = OnnxGenerator(spec["onnx_path"], torch.get_num_threads()), contextlib.nullcontext
+            tile = backend_tile(spec["netG"], tile, "onnxruntime", SR_SCALE)  # plain tiles: their own default
             config = {**config, "amp": "none", "channels_last": None, "backend": "onnxruntime"}
             inference = f"onnxruntime (CPUExecutionProvider, fp32) behind the tiles code; {path}"
         else:
@@ -151,10 +155,21 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
             config = {**config, "backend": "torch"}
         sync = device_sync(device)
         tile = tile if spec["mode"] == "tiled" else 0
+        upscaler = None
+        if hasattr(model, "_upscaler_for") and not spec.get("onnx_path"):
+            upscaler = model._upscaler_for(net)  # test.py's Upscaler: its tiles (split where the net splits)
+            upscaler.tile = tile
+            head_tile = upscaler.head_tile if tile else 0
+            inference = f"{SR_MODEL} as test.py builds it: its Upscaler, under model.inference_context()"
 
         def run(image: Any) -> Any:
             with context():
-                out = upscale(run_net, image, SR_SCALE, tile, pad, device)  # (3, H, W)
+                if upscaler is not None:
+                    from util.images import SRImage
+
+                    out = upscaler(SRImage((image[0] + 1) / 2, None, 8)).pixels  # (3, H, W)
+                else:
+                    out = upscale(run_net, image, SR_SCALE, tile, pad, device)  # (3, H, W)
             sync()
             return out
 
@@ -196,6 +211,7 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         "input_size": [w, h],
         "output_size": [w * SR_SCALE, h * SR_SCALE],
         "tile_used": tile,
+        "head_tile_used": head_tile,
         "tile_pad_used": pad if tile else 0,
         "runs": len(times),
         "times_s": times,

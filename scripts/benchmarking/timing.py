@@ -106,7 +106,7 @@ def summarize_sr(results: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
             continue
         seconds = _median_of(ok, "seconds")
         w, h = ok[0]["input_size"]
-        keep = ("amp", "channels_last", "compile", "backend", "inference", "architecture", "tile_used", "tile_pad_used",
+        keep = ("amp", "channels_last", "compile", "backend", "inference", "architecture", "tile_used", "head_tile_used", "tile_pad_used",
                 "flops_useful", "flops_computed", "overlap", "peak_dtype")
         row.update({k: ok[0].get(k) for k in keep})
         peak, fp32_peak = _median_of(ok, "peak_flops"), _median_of(ok, "peak_flops_fp32")

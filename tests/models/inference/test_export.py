@@ -62,6 +62,7 @@ def test_onnx_equals_the_network_on_its_own_range(exported, name):
     net, path = exported[name]
     unit = value_range(name) == "[0, 1]"
     session = ort_session(str(path))
+    assert session.get_session_options().enable_cpu_mem_arena is False  # memory returned tile by tile
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["value_range"] == ("[0, 1]" if unit else "[-1, 1]") and meta["scale"] == "4"
     assert json.loads(path.with_suffix(".json").read_text())["value_range"] == meta["value_range"]
