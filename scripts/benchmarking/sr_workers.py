@@ -176,8 +176,8 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
             run(x)  # every tile shape once: cuDNN picks its kernels, compile traces
-        else:  # on a CPU a full warm-up run would take minutes; one tile's worth sets up the kernels
-            side = tile or 128
+        else:  # on a CPU a full warm-up run would take minutes; a small corner sets up the kernels and threads
+            side = min(tile or 128, 192)
             run(x[:, :, :min(h, side), :min(w, side)])
         times: List[float] = []
         out_shape: Tuple[int, ...] = ()
