@@ -263,9 +263,13 @@ class BaseOptions:
                                            bf16_inference=model.bf16_inference)
         preferred = acceleration.nhwc_preferred(model.prefers_channels_last, model.prefers_channels_last_cpu_fp32,
                                                 opt.amp, tuple(opt.gpu_ids))
+        # NHWC inference where the model measured it faster with equal outputs, unless the generator's
+        # registration opts out (`nhwc_inference`: rrdbnet, whose NHWC bf16 convolutions took 3.5x the memory).
+        netG = getattr(opt, "netG", None)
+        opts_out = netG in networks.GENERATORS and not networks.GENERATORS.meta(netG).get("nhwc_inference", True)
         opt.channels_last = acceleration.resolve_channels_last(
             opt.channels_last, preferred, training=self.is_train, norm=opt.norm,
-            inference=model.channels_last_inference)
+            inference=model.channels_last_inference and not opts_out)
 
     def validate(self, opt: Options) -> None:
         """Raise OptionError naming the first invalid option and what is allowed."""

@@ -168,8 +168,12 @@ def _validate(opt: Any) -> None:
 # The tiles compute 1.28 times one pass's convolutions instead of 1.88 at plain 192, which the onnxruntime
 # backend keeps (docs/benchmarks.md, scripts/tile_memory.py). At scales 2 and 1 (pixel-unshuffled
 # input) tiles are plain, of 192 (`split_scales`).
+# Inference stays contiguous (`nhwc_inference` False): in bf16 with NHWC tensors the 23 blocks' 345 convolutions
+# took 4066 MiB of peak RSS for a 480x320 photo x4, against 1181 MiB contiguous and 1132 MiB in fp32 (4 blocks in
+# NHWC bf16: 1025 MiB): memory that grows with the number of distinct convolutions, not with the image
+# (scripts/tile_memory.py --netG rrdbnet --size 480 320 --amp bf16 [--channels_last off]; docs/benchmarks.md).
 GENERATORS.add("rrdbnet", _rrdbnet, size_divisor=1, upscale=True, scales=SCALES, value_range="unit",
-               publisher_layout="basicsr",
+               publisher_layout="basicsr", nhwc_inference=False,
                context=_context, head_context=head_context,
                option_defaults={"init_type": ARCHITECTURE_INIT, "tile": 512}, plain_tile=192, split_scales=(4,),
                add_options=_add_options,
