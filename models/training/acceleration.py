@@ -124,6 +124,8 @@ def nhwc_preferred(prefers: bool, prefers_cpu_fp32: bool, amp: str, gpu_ids: tup
       16.8 -> 15.0, AVX2 9.23 -> 8.80, one run each; 4.32 -> 3.88 on a quiet machine, 2 threads).
     - CPU bf16 (native): pix2pix 1.35 -> 1.13, srgan 9.51 -> 8.79. Emulated bf16 (an AVX2 CPU, only with an
       explicit `--amp bf16`) is not measured: pix2pix's NHWC step had not done 4 steps in 4 minutes.
+    - Quiet re-run (2 threads, nothing else running): pix2pix fp32 NCHW 0.732 / NHWC 0.905 s/step under AVX2,
+      0.788 / 0.853 natively; srgan fp32 4.791 / 4.316 under AVX2, 4.785 / 4.333 natively; the same rule.
     - CPU fp16: not measured; the reference's layout.
     - CUDA: cuDNN's tensor-core kernels take NHWC; the model's preference.
     cycle_gan trains with InstanceNorm, which refuses NHWC whatever this says (`resolve_channels_last`).
