@@ -174,7 +174,10 @@ def _sr_model_with_validation(tmp_path: Path, *extra: str):
     model = create_model(opt)
     model.setup(opt)
     seen: List[tuple] = []
-    model.netG.register_forward_pre_hook(
+    # The first convolution sees every LR window the generator is run on, whether tiles run its forward or its
+    # trunk and head apart (split tiles, models/inference/split_tiles.py).
+    first_conv = next(m for m in model.netG.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_pre_hook(
         lambda module, args: seen.append((tuple(args[0].shape[-2:]), torch.backends.cudnn.benchmark)))
     return model, seen
 
