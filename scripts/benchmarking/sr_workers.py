@@ -157,6 +157,8 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         tile = tile if spec["mode"] == "tiled" else 0
         upscaler = None
         if hasattr(model, "_upscaler_for") and not spec.get("onnx_path"):
+            from util.images import SRImage
+
             upscaler = model._upscaler_for(net)  # test.py's Upscaler: its tiles (split where the net splits)
             upscaler.tile = tile
             head_tile = upscaler.head_tile if tile else 0
@@ -165,8 +167,6 @@ def sr_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         def run(image: Any) -> Any:
             with context():
                 if upscaler is not None:
-                    from util.images import SRImage
-
                     out = upscaler(SRImage((image[0] + 1) / 2, None, 8)).pixels  # (3, H, W)
                 else:
                     out = upscale(run_net, image, SR_SCALE, tile, pad, device)  # (3, H, W)
