@@ -9,7 +9,8 @@ in [0, 1]; `define_G` adapts the network to the toolkit's [-1, 1] (models/archs/
 from __future__ import annotations
 
 import argparse
-from typing import Any, List, Mapping
+from collections import OrderedDict
+from typing import Any, Dict, List, Mapping
 
 import torch
 import torch.nn as nn
@@ -63,6 +64,51 @@ class SRVGGNetCompact(nn.Module):
         out = self.upsampler(self.body[-1](features))  # (N, output_nc, h * scale, w * scale)
         base = F.interpolate(x, scale_factor=self.scale, mode="nearest")  # (N, input_nc, h * scale, w * scale)
         return out + match_channels(base, out.shape[1])
+
+
+def body_convs(state: Mapping[str, torch.Tensor]) -> int:
+    """`n_conv` of an SRVGGNetCompact state_dict: its body holds 2 * n_conv + 3 modules (`body.0` ... )."""
+    indices = {int(key.split(".")[1]) for key in state if key.startswith("body.")}
+    if not indices or indices != set(range(max(indices) + 1)) or (len(indices) - 3) % 2:
+        raise ValueError(f"not an SRVGGNetCompact state_dict: body indices {sorted(indices)[:6]}...")
+    return (len(indices) - 3) // 2
+
+
+def deepen_state(state: Mapping[str, torch.Tensor], n_conv: int) -> "OrderedDict[str, torch.Tensor]":
+    """The weights of a deeper SRVGGNetCompact (`n_conv` body convolutions) that computes what `state` computes.
+
+    Net2Net's deeper network (Chen et al. 2016): the source's body pairs (3x3 conv, PReLU) are spread evenly over
+    the `n_conv` positions, and every other position gets a pair that passes its input through: a Dirac kernel
+    with zero bias, and a PReLU of slope 1. Training then starts from the smaller network's function instead of
+    from scratch, and each added layer has a gradient from the first step (its output is its input, so dL/dW is
+    the correlation of the upstream gradient with that input). Keys are the published layout (`body.K`).
+    """
+    source = body_convs(state)
+    if n_conv < source:
+        raise ValueError(f"cannot deepen {source} body convolutions to {n_conv}: give --n_conv >= {source}")
+    conv = state["body.2.weight"] if source else state["body.0.weight"]
+    ngf = conv.shape[0]
+    placed: Dict[int, int] = {(k + 1) * n_conv // source - 1: k for k in range(source)} if source else {}
+    out: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+    for key in ("body.0.weight", "body.0.bias", "body.1.weight"):  # first conv + PReLU, unchanged
+        out[key] = state[key].clone()
+    for j in range(n_conv):
+        dst_conv, dst_act = 2 + 2 * j, 3 + 2 * j
+        if j in placed:
+            src_conv = 2 + 2 * placed[j]
+            out[f"body.{dst_conv}.weight"] = state[f"body.{src_conv}.weight"].clone()
+            out[f"body.{dst_conv}.bias"] = state[f"body.{src_conv}.bias"].clone()
+            out[f"body.{dst_act}.weight"] = state[f"body.{src_conv + 1}.weight"].clone()
+        else:
+            weight = torch.zeros(ngf, ngf, 3, 3, dtype=conv.dtype)  # (out, in, kh, kw)
+            nn.init.dirac_(weight)
+            out[f"body.{dst_conv}.weight"] = weight
+            out[f"body.{dst_conv}.bias"] = torch.zeros(ngf, dtype=conv.dtype)
+            out[f"body.{dst_act}.weight"] = torch.ones(ngf, dtype=conv.dtype)
+    last = 2 + 2 * source
+    out[f"body.{2 + 2 * n_conv}.weight"] = state[f"body.{last}.weight"].clone()
+    out[f"body.{2 + 2 * n_conv}.bias"] = state[f"body.{last}.bias"].clone()
+    return out
 
 
 def _srvgg(input_nc: int, output_nc: int, ngf: int, norm_layer: NormFactory, use_dropout: bool,
