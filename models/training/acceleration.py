@@ -102,6 +102,11 @@ def resolve_amp(requested: str, gpu_ids: tuple, training: bool = True, bf16_infe
     if requested == "bf16" and gpu_ids and not cuda_has_native_bf16(gpu_ids[0]):
         name = torch.cuda.get_device_name(gpu_ids[0])
         raise OptionError(f"--amp bf16: GPU {gpu_ids[0]} ({name}) has no bf16 support; use --amp fp16 or --amp none")
+    if requested == "bf16" and not gpu_ids and not cpu_has_native_bf16():
+        # Allowed (the results are right, and a user may want bf16's numerics), but oneDNN's reference kernels
+        # are many times slower than fp32: pix2pix's NHWC step did not finish 4 steps in 4 minutes under AVX2.
+        logger.warning("--amp bf16: this CPU has no native bf16 (AVX512-BF16 or AMX, or ONEDNN_MAX_CPU_ISA caps "
+                       "it), so bf16 is emulated and much slower than fp32; --amp auto picks fp32 here")
     return requested
 
 

@@ -6,6 +6,7 @@ fp32 within the documented tolerance, checkpoints stay in the standard layout, r
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from typing import Dict
 
@@ -73,6 +74,16 @@ def test_an_isa_cap_below_avx512_bf16_means_emulated_bf16(monkeypatch, cap, nati
         assert acceleration.cpu_has_native_bf16() is native
         assert acceleration.resolve_amp("auto", ()) == ("bf16" if native else "none")
         monkeypatch.delenv(name, raising=False)
+
+
+def test_explicit_bf16_on_a_cpu_without_it_warns_that_it_is_emulated(monkeypatch, caplog) -> None:
+    for native, warned in ((False, True), (True, False)):
+        monkeypatch.setattr(acceleration, "cpu_has_native_bf16", lambda: native)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger=acceleration.logger.name):
+            assert acceleration.resolve_amp("bf16", ()) == "bf16"
+            assert acceleration.resolve_amp("auto", ()) == ("bf16" if native else "none")
+        assert any("bf16 is emulated" in r.getMessage() for r in caplog.records) is warned
 
 
 def test_without_the_instructions_bf16_is_not_native_whatever_the_cap(monkeypatch) -> None:
