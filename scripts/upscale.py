@@ -250,7 +250,7 @@ def plan(args: argparse.Namespace, gpu_ids: str, ranks: int, owned: contextlib.E
     # One upscale.py run at a time writes a folder (two would interleave their results); its other ranks write
     # under rank 0's lock, which they never take.
     owned.enter_context(FolderLock(args.output, "upscale.py", BUSY_ADVICE))
-    remove_stale_temp_files(args.output)  # left by a run killed mid-write
+    remove_stale_temp_files(args.output, args.recursive)  # left by a run killed mid-write
     todo = [i for i, (path, stem) in enumerate(zip(inputs, stems))
             if args.overwrite or existing_result(stem, args.ext, path) is None]
     shares = sharding.split_by_size([pixels[i] for i in todo], ranks)

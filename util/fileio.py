@@ -204,8 +204,9 @@ def load_failure(path: PathLike, error: Exception) -> str:
     return f"{error.__class__.__name__}: {lines[0]}" if lines else f"not a checkpoint ({error.__class__.__name__})"
 
 
-def remove_stale_temp_files(folder: PathLike) -> List[str]:
-    """Delete the temporary files `atomic_write` leaves behind when a process is killed mid-write.
+def remove_stale_temp_files(folder: PathLike, recursive: bool = False) -> List[str]:
+    """Delete the temporary files `atomic_write` leaves behind when a process is killed mid-write: in `folder`,
+    and with `recursive` in its subfolders too (a run that writes a tree, as `upscale.py -r` does).
 
     Call it before a run writes into `folder` (another process writing there at the same time would lose
     its temporary file). Returns the removed paths.
@@ -214,11 +215,14 @@ def remove_stale_temp_files(folder: PathLike) -> List[str]:
     if not os.path.isdir(folder):
         return []
     removed = []
-    for name in os.listdir(folder):
-        if name.startswith(".") and name.endswith(".tmp"):
-            path = os.path.join(folder, name)
-            _remove_quietly(path)
-            removed.append(path)
+    for directory, subfolders, names in os.walk(folder):
+        if not recursive:
+            subfolders.clear()
+        for name in sorted(names):
+            if name.startswith(".") and name.endswith(".tmp"):
+                path = os.path.join(directory, name)
+                _remove_quietly(path)
+                removed.append(path)
     if removed:
         logger.info("removed %d temporary files left by an interrupted run in %s", len(removed), folder)
     return removed

@@ -495,3 +495,15 @@ def test_remove_stale_temp_files_removes_only_atomic_write_leftovers(tmp_path):
     assert removed == [str(tmp_path / ".latest_net_G.pth.abc123.tmp")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest_net_G.pth", "notes.tmp"]
     assert remove_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_remove_stale_temp_files_walks_subfolders_only_when_asked(tmp_path):
+    from util.fileio import remove_stale_temp_files
+
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / ".photo_out.png.x1.tmp").write_bytes(b"partial")
+    (nested / "photo_out.png").write_bytes(b"keep")
+    assert remove_stale_temp_files(tmp_path) == []
+    assert remove_stale_temp_files(tmp_path, recursive=True) == [str(nested / ".photo_out.png.x1.tmp")]
+    assert sorted(p.name for p in nested.iterdir()) == ["photo_out.png"]
