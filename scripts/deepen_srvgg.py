@@ -12,7 +12,6 @@ is written atomically, and the script checks that both networks give the same ou
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys

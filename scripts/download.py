@@ -15,18 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from util import download
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.errors import OptionError
-
-
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`), like every other failure of the script."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
 
 
 def _fetch_dataset(args: argparse.Namespace) -> List[str]:
@@ -99,7 +92,7 @@ def _sr_parser(kinds: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="download.py", description=__doc__.split("\n\n")[0],
+    parser = OptionParser(prog="download.py", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     whats = parser.add_subparsers(dest="what", required=True, metavar="{dataset,model}")
     for what, table in _TABLES.items():

@@ -33,12 +33,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
 from util import fid
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.device import resolve_placement
 from util.errors import OptionError
 from util.fileio import atomic_write_text
@@ -47,15 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 logger = logging.getLogger("eval_fid")
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2, like every other failure."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="eval_fid.py", description="FID and KID (mean ± std) of generated images against real ones, "
+    p = OptionParser(prog="eval_fid.py", description="FID and KID (mean ± std) of generated images against real ones, "
                                                 "with the TensorFlow-Inception protocol (torch-fidelity).")
     p.add_argument("real_dir", help="folder of real images (e.g. the test set's target domain)")
     p.add_argument("fake_dir", help="folder of generated images")

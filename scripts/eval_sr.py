@@ -34,14 +34,14 @@ import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterator, List, NoReturn, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
 from models import network_options
 from models.networks import sr_scales
 from options import read_saved_options, run_options, saved_options_path
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.errors import DataError, OptionError
 from util.fileio import atomic_write_text
 from util.images import bicubic_downscale, bicubic_upscale, make_dataset, modcrop, read_image, sr_metrics
@@ -78,15 +78,8 @@ class SetScores:
 # ---- command line -------------------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`) with exit code 2, like every other failure."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="eval_sr.py", description="PSNR / SSIM table (bicubic and a trained srgan generator) on "
+    p = OptionParser(prog="eval_sr.py", description="PSNR / SSIM table (bicubic and a trained srgan generator) on "
                                                "SR test sets. Flags after -- are passed on to test.py.")
     p.add_argument("--name", default=None,
                    help="experiment whose generator to evaluate (<checkpoints_dir>/<name>); without it: bicubic "

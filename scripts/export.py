@@ -15,24 +15,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
 from models.inference import default_denoise, load_upscaler, model_name
 from models.inference.export import export_onnx, export_safetensors, model_metadata
 from options import upscale_options
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.errors import OptionError
 
 FORMATS = ("onnx", "safetensors")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="export.py", description=__doc__.split("\n\n")[0])
+    p = OptionParser(prog="export.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-n", "--name", required=True,
                    help="the model: a folder of --checkpoints_dir (an srgan run, an installed model) or an SR zoo name")
     p.add_argument("--format", choices=FORMATS, default="onnx", help="what to write (default: %(default)s)")

@@ -18,13 +18,13 @@ import logging
 import os
 import sys
 from fractions import Fraction
-from typing import NoReturn, Optional, Sequence
+from typing import Optional, Sequence
 
 from tqdm import tqdm
 
 from models.inference import default_denoise, load_upscaler, model_name, tile_problem
 from options import upscale_options
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.errors import OptionError
 from util.fileio import file_problem
 from util.video import CODECS, probe, transcode_frames
@@ -33,13 +33,8 @@ logger = logging.getLogger("upscale_video")
 CONTAINERS = (".mp4", ".mkv", ".mov")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="upscale_video.py", description=__doc__.split("\n\n")[0])
+    p = OptionParser(prog="upscale_video.py", description=__doc__.split("\n\n")[0])
     p.add_argument("-i", "--input", required=True, help="the video file")
     p.add_argument("-o", "--output", default="results",
                    help="a folder (created when missing) or a file name ending in .mp4, .mkv or .mov "

@@ -46,9 +46,9 @@ import tarfile
 import tempfile
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath
-from typing import Dict, List, NoReturn, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from util.cli import run_cli
+from util.cli import OptionParser, run_cli
 from util.errors import OptionError, StorageError, ToolkitError
 from util.fileio import atomic_write
 
@@ -320,15 +320,8 @@ def fill(static_dir: Path, version: str, tarballs: Dict[str, Path]) -> List[Tupl
 # ------------------------------------------------------------------------------------------------ command line
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors become one `error: ...` line (via `run_cli`), like every other failure of the script."""
-
-    def error(self, message: str) -> NoReturn:
-        raise OptionError(f"{message} (see {self.prog} --help)")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="visdom_static.py", description=__doc__.split("\n\n")[0],
+    parser = OptionParser(prog="visdom_static.py", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--static-dir", metavar="DIR",
                         help="folder to fill (default: the installed visdom's static folder)")
