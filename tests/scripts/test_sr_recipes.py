@@ -163,3 +163,23 @@ def test_recipes_explain_their_usage_without_arguments() -> None:
     for script in ("srgan_paper.sh", "srgan_seed000.sh", "realesrgan.sh", "esrgan.sh", "realesr_compact.sh"):
         proc = subprocess.run(["bash", f"scripts/{script}"], cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 2 and "DATAROOT" in proc.stderr, (script, proc.stderr)
+
+
+def test_shipped_realworld_model_recipe_chains_three_runs_and_deepens_the_last(tmp_path) -> None:
+    """scripts/train_gan_translate_realworld_x4.sh: 16 convolutions from scratch, again from those weights, then
+    deepened to 32 and trained on; each run starts from the previous one's EMA weights."""
+    require_or_skip(SET5.is_dir(), f"shared SR images are absent ({SET5})")
+    checkpoints = tmp_path / "ck"
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1", "EPOCHS": "1", "DATAROOT": str(SET5),
+           "CHECKPOINTS_DIR": str(checkpoints)}
+    proc = subprocess.run(["bash", "scripts/train_gan_translate_realworld_x4.sh", "rw", *TINY_COMMON], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b, c = (saved_options(checkpoints / f"rw_{run}_net") for run in "abc")
+    assert [(o["n_conv"], o["seed"], o["degradation"], o["lambda_perceptual"]) for o in (a, b, c)] == \
+        [(16, 0, "realesrgan", 0), (16, 1, "realesrgan", 0), (32, 2, "realesrgan", 0)]
+    deepened = checkpoints / "rw_b_net" / "deepened_n_conv32.pth"
+    assert (a["pretrained_G"], b["pretrained_G"], c["pretrained_G"]) == \
+        (None, str(checkpoints / "rw_a_net"), str(deepened))
+    final = torch.load(checkpoints / "rw_c_net" / "latest_net_G_ema.pth", weights_only=True)
+    assert "body.66.weight" in final and "body.67.weight" not in final  # 32 body convolutions
