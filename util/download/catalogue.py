@@ -260,6 +260,10 @@ for _entry in (
     SRModelEntry("gan-translate-x4", "gan-translate-x4.pth", "models/zoo/ in this repository", "msrresnet", 4,
                  {"ngf": 64, "n_blocks": 8}, 1.9, "this toolkit's own model: bicubic x4 photos; ships with the "
                  "repository, installs offline", bundled="models/zoo/gan-translate-x4.pth"),
+    SRModelEntry("gan-translate-realworld-x4", "gan-translate-realworld-x4.pth", "models/zoo/ in this repository",
+                 "srvgg", 4, _SRVGG, 2.5, "this toolkit's real-world model: photos with blur, noise and JPEG "
+                 "blocks (pixel loss, no GAN); ships with the repository, installs offline",
+                 bundled="models/zoo/gan-translate-realworld-x4.pth"),
 ):
     SR_MODELS.add(_entry.name, _entry)
 

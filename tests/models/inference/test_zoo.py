@@ -40,8 +40,8 @@ SUBPROCESS_ENV = {**{k: v for k, v in os.environ.items() if k not in PROXY_VARS}
 # Before quantisation (the task's tolerance), plus half a step of the 16-bit output.
 TOLERANCE = 1e-5 + 0.5 / 65535
 
-# zoo name -> the published file layout (a key of the reference JSON) its file has. gan-translate-x4 is ours:
-# a plain state_dict in the toolkit's layout (tested on its own below).
+# zoo name -> the published file layout (a key of the reference JSON) its file has. SHIPPED are ours: plain
+# state_dicts in the toolkit's layout, files of this repository (tested on their own below).
 PUBLISHED_LAYOUT = {
     "realesrgan-x4plus": "realesrgan_x4plus",
     "realesrnet-x4plus": "realesrnet_x4plus",
@@ -54,6 +54,7 @@ PUBLISHED_LAYOUT = {
     "esrgan-psnr-x4": "esrgan_old_format_x4",
     "msrresnet-x4": "basicsr_msrresnet_x4",
 }
+SHIPPED = ["gan-translate-x4", "gan-translate-realworld-x4"]
 REAL_ESRGAN = "https://github.com/xinntao/Real-ESRGAN/releases/download/"
 
 
@@ -205,13 +206,18 @@ def photo(folder: Path, h: int = 10, w: int = 12, seed: int = 1) -> Path:
     return folder / "photo.png"
 
 
-def run_test_py(test_main: Callable, tmp_path: Path, name: str, ckpt: Path, *extra: str) -> Path:
-    """`test.py --dataroot <one photo> --name NAME`, fp32, on the CPU; returns the SR image written."""
+def results_of_test_py(test_main: Callable, tmp_path: Path, name: str, ckpt: Path, *extra: str) -> Path:
+    """`test.py --dataroot <tmp_path/photos> --name NAME`, fp32, on the CPU; returns the run's results folder."""
     results = tmp_path / "results"
     argv = ["--dataroot", str(tmp_path / "photos"), "--name", name, "--checkpoints_dir", str(ckpt),
             "--results_dir", str(results), "--gpu_ids", "-1", "--amp", "none", "--num_threads", "0", *extra]
     assert test_main(argv) == 0
-    (out,) = (results / name).glob("test_latest/images/*_SR.png")
+    return results / name
+
+
+def run_test_py(test_main: Callable, tmp_path: Path, name: str, ckpt: Path, *extra: str) -> Path:
+    """`test.py` on one photo (results_of_test_py); returns the SR image written."""
+    (out,) = results_of_test_py(test_main, tmp_path, name, ckpt, *extra).glob("test_latest/images/*_SR.png")
     return out
 
 
@@ -227,7 +233,7 @@ def cleanup_large_files(tmp_path: Path) -> Iterator[None]:
 
 
 def test_catalogue_names_addresses_and_sizes(reference: Dict[str, dict]) -> None:
-    assert download.sr_model_names() == [*PUBLISHED_LAYOUT, "gan-translate-x4"]
+    assert download.sr_model_names() == [*PUBLISHED_LAYOUT, *SHIPPED]
     releases = {"realesrgan-x4plus": "v0.1.0/RealESRGAN_x4plus.pth", "realesrnet-x4plus": "v0.1.1/RealESRNet_x4plus.pth",
                 "realesrgan-x4plus-anime-6b": "v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",
                 "realesrgan-x2plus": "v0.2.1/RealESRGAN_x2plus.pth",
@@ -244,8 +250,11 @@ def test_catalogue_names_addresses_and_sizes(reference: Dict[str, dict]) -> None
         if "bytes" in layout and entry.file == layout["file"]:
             assert round(layout["bytes"] / 1e6, 1) == entry.size_mb
     assert SR_MODELS.get("realesr-general-x4v3").denoise_pair == "realesr-general-wdn-x4v3"
-    shipped = SR_MODELS.get("gan-translate-x4")
-    assert shipped.url is None and shipped.bundled == "models/zoo/gan-translate-x4.pth"
+    for name in SHIPPED:
+        shipped = SR_MODELS.get(name)
+        assert shipped.url is None and shipped.bundled == f"models/zoo/{name}.pth"
+        if (ROOT / shipped.bundled).is_file():  # the catalogue's size is the shipped file's
+            assert round((ROOT / shipped.bundled).stat().st_size / 1e6, 1) == shipped.size_mb, name
 
 
 @pytest.mark.parametrize("name", list(PUBLISHED_LAYOUT))
@@ -333,12 +342,13 @@ def toolkit_weights(name: str, seed: int = 0) -> "OrderedDict[str, torch.Tensor]
     return random_weights({k: list(v) for k, v in expected_shapes(SR_MODELS.get(name)).items()}, seed)
 
 
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_installs_offline_from_the_repository(tmp_path: Path, test_main: Callable,
                                                             monkeypatch: pytest.MonkeyPatch,
-                                                            forbid_network: list) -> None:
-    """gan-translate-x4 needs no network and no --from-file: the repository's file (here one the test makes in
+                                                            forbid_network: list, name: str) -> None:
+    """A shipped model needs no network and no --from-file: the repository's file (here one the test makes in
     a stand-in repository, in fp16 as shipped) becomes the checkpoint folder."""
-    entry = SR_MODELS.get("gan-translate-x4")
+    entry = SR_MODELS.get(name)
     repository = tmp_path / "repo"
     shipped = repository / entry.bundled
     shipped.parent.mkdir(parents=True)
@@ -356,22 +366,31 @@ def test_shipped_model_installs_offline_from_the_repository(tmp_path: Path, test
     assert (sr.pixels - expected).abs().max() <= TOLERANCE
     assert forbid_network == []
     monkeypatch.setattr(install, "REPOSITORY", str(tmp_path / "elsewhere"))
-    with pytest.raises(CheckpointError, match="ships with the repository as models/zoo/gan-translate-x4.pth, which "
+    with pytest.raises(CheckpointError, match=f"ships with the repository as models/zoo/{name}.pth, which "
                                               "is missing.*--from-file PATH"):
         install_sr_model(entry.name, tmp_path / "other", convert=to_toolkit_state_dict, progress=False)
 
 
+# Each shipped model on the inputs it is for: clean bicubic downscales (Set5's baby), and Set5 through the seeded
+# real-world degradation (all five images: one draw can leave almost nothing a model can remove).
+@pytest.mark.parametrize("name, images, flags", [
+    ("gan-translate-x4", ["baby.png"], []),
+    ("gan-translate-realworld-x4", ["baby.png", "bird.png", "butterfly.png", "head.png", "woman.png"],
+     ["--degradation", "realesrgan", "--seed", "0"]),
+])
 def test_the_shipped_file_installs_offline_and_beats_bicubic(tmp_path: Path, test_main: Callable,
-                                                             forbid_network: list) -> None:
-    entry = SR_MODELS.get("gan-translate-x4")
+                                                             forbid_network: list, name: str, images: List[str],
+                                                             flags: List[str]) -> None:
+    entry = SR_MODELS.get(name)
     require_or_skip((ROOT / entry.bundled).is_file(), f"{entry.bundled} is not in this checkout yet")
     require_or_skip(SET5.is_dir(), f"{SET5} is absent")
     ckpt = tmp_path / "checkpoints"
     install_sr_model(entry.name, ckpt, convert=to_toolkit_state_dict, progress=False)
     (tmp_path / "photos").mkdir()
-    (tmp_path / "photos" / "baby.png").write_bytes((SET5 / "baby.png").read_bytes())
-    run_test_py(test_main, tmp_path, entry.name, ckpt, "--eval_metrics", "--tile", "0")
-    (report,) = (tmp_path / "results" / entry.name).rglob("metrics.json")
+    for image in images:
+        (tmp_path / "photos" / image).write_bytes((SET5 / image).read_bytes())
+    results = results_of_test_py(test_main, tmp_path, entry.name, ckpt, "--eval_metrics", "--tile", "0", *flags)
+    (report,) = results.rglob("metrics.json")
     mean = json.loads(report.read_text())["mean"]
     assert mean["SR_psnr"] > mean["bicubic_psnr"]
     assert forbid_network == []
