@@ -22,6 +22,7 @@ tiles do: its trunk's context is short and the result is not exact, as there.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, Iterator, Optional, Tuple
 
 import torch
@@ -43,6 +44,26 @@ def splittable(net: nn.Module) -> bool:
     opt out (`splits` False: SRVGGNetCompact, where it would not save memory; RRDBNet at scales 2 and 1)."""
     return (callable(getattr(net, "trunk", None)) and callable(getattr(net, "hr_head", None))
             and isinstance(getattr(net, "head_context", None), int) and bool(getattr(net, "splits", True)))
+
+
+def parts(net: nn.Module) -> Tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]:
+    """`net`'s trunk and head as functions of (net, inputs), compiled when `net` is (`--compile`).
+
+    `nn.Module.compile` compiles the call of the module, that is `forward`, which split tiles never call; without
+    this they would run the trunk and the head eagerly. The class's own functions are compiled, once each, and
+    called with `net`: nothing is stored on the network (a copy of it, as the EMA makes, would call its
+    original's code) and the cache keeps no network alive. Another network of the class reuses the compiled
+    code without recompiling. `torch.compile` runs with its defaults, as `--compile` does.
+    """
+    trunk, head = type(net).trunk, type(net).hr_head
+    if getattr(net, "_compiled_call_impl", None) is None:  # what nn.Module.compile sets
+        return trunk, head
+    return _compiled(trunk), _compiled(head)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    return torch.compile(function)
 
 
 def spans(start: int, end: int, tile: int, pad: int, low: int, high: int) -> Iterator[Tuple[Span, Span]]:
@@ -72,6 +93,7 @@ def upscale_split(
     range mapped here, once on the way in and once on the way out, since `trunk` and `hr_head` bypass its hooks.
     """
     unit = is_unit_range_adapted(net)
+    trunk, head = parts(net)
     head_pad = min(int(net.head_context), tile_pad)
     trunk_pad = tile_pad - head_pad
     n, _, h, w = lr.shape
@@ -83,12 +105,12 @@ def upscale_split(
             window = lr[:, :, py0:py1, px0:px1].to(device)  # (N, C, py1 - py0, px1 - px0)
             window = to_unit(window) if unit else window
             kept = (slice(None), slice(None), slice(ky0 - py0, ky1 - py0), slice(kx0 - px0, kx1 - px0))
-            features = net.trunk(window)[kept]  # (N, F, ky1 - ky0, kx1 - kx0)
+            features = trunk(net, window)[kept]  # (N, F, ky1 - ky0, kx1 - kx0)
             window = window[kept]  # (N, C, ky1 - ky0, kx1 - kx0): the head's input skip
             for (iy0, iy1), (qy0, qy1) in spans(y0, y1, head_tile, head_pad, 0, h):
                 for (ix0, ix1), (qx0, qx1) in spans(x0, x1, head_tile, head_pad, 0, w):
                     inner = (slice(None), slice(None), slice(qy0 - ky0, qy1 - ky0), slice(qx0 - kx0, qx1 - kx0))
-                    result = net.hr_head(features[inner], window[inner])  # (N, C_out, (qy1-qy0)*s, (qx1-qx0)*s)
+                    result = head(net, features[inner], window[inner])  # (N, C_out, (qy1-qy0)*s, (qx1-qx0)*s)
                     oy, ox = (iy0 - qy0) * scale, (ix0 - qx0) * scale
                     result = result[:, :, oy:oy + (iy1 - iy0) * scale, ox:ox + (ix1 - ix0) * scale]
                     piece = finish((from_unit(result) if unit else result).float().cpu())

@@ -87,6 +87,29 @@ def test_strip_one_pixel_wide() -> None:
     assert (split - whole).abs().max() <= 1e-5 * max(1.0, float(whole.abs().max()))
 
 
+def test_split_tiles_of_a_compiled_network_run_compiled() -> None:
+    """`--compile` compiles forward, which split tiles never call: their trunk and head are compiled too. A hook on
+    the trunk's first convolution and on the head's last sees `torch.compiler.is_compiling()` while they are
+    traced; the result is eager's up to fusion rounding; and the eager network's tiles stay eager."""
+    net, kwargs = _tiny("msrresnet")
+    bare = networks.unwrap(net)
+    convs = [m for m in bare.modules() if isinstance(m, nn.Conv2d)]
+    seen: Dict[str, List[bool]] = {"first": [], "last": []}
+    for key, conv in (("first", convs[0]), ("last", convs[-1])):
+        conv.register_forward_hook(lambda *_, key=key: seen[key].append(torch.compiler.is_compiling()))
+    pad = default_tile_pad("msrresnet", kwargs)
+    torch.manual_seed(1)
+    lr = torch.rand(1, 3, 2 * pad + 13, 2 * pad + 7) * 2 - 1  # (1, 3, h, w) in [-1, 1]: two outer tiles a side
+    eager = upscale_tiled(net, lr, 4, tile=pad + 7, tile_pad=pad, head_tile=9)
+    assert seen["first"] and seen["last"] and not any(seen["first"] + seen["last"])
+    bare.compile()
+    for calls in seen.values():
+        calls.clear()
+    compiled = upscale_tiled(net, lr, 4, tile=pad + 7, tile_pad=pad, head_tile=9)
+    assert any(seen["first"]) and any(seen["last"]), seen
+    assert (compiled - eager).abs().max() <= 1e-4 * max(1.0, float(eager.abs().max()))
+
+
 def test_upscaler_uses_split_tiles_only_where_they_apply() -> None:
     """Splittable networks get the default head tile; SRVGGNetCompact (no memory saved) and callables without a
     trunk (the onnxruntime backend's OnnxGenerator) keep plain tiles."""
