@@ -62,8 +62,8 @@ def measure(upscaler, clip: Path, out: Path) -> Dict[str, float]:
     stamps: List[float] = []
 
     start = time.perf_counter()
-    frames = transcode_frames(str(clip), str(out), upscaler.upscale_rgb8, "libx264", 18,
-                              on_frame=lambda: stamps.append(time.perf_counter()))
+    frames = transcode_frames(str(clip), str(out), upscaler.upscale_rgb8, upscaler.result_size(SIZE), "libx264",
+                              18, on_frame=lambda: stamps.append(time.perf_counter()))
     total = time.perf_counter() - start
     steady = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")
     output_mp = SIZE[0] * SIZE[1] * upscaler.scale ** 2 / 1e6

@@ -93,11 +93,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     upscaler = load_upscaler(upscale_options(args.name, args.checkpoints_dir, "latest", gpu_ids=args.gpu_ids,
                                              fp32=args.fp32), args.denoise,
                              args.tile, args.tile_pad)
+    try:
+        size = upscaler.result_size((clip.width, clip.height), args.outscale)  # (W', H') of every frame
+    except ValueError as e:
+        raise OptionError(f"{args.input}: {e}; choose another -s/--outscale") from None
     target = destination(args)
 
     with tqdm(total=clip.frames or None, unit="frame", desc="upscale", disable=None) as progress:
         convert = functools.partial(upscaler.upscale_rgb8, outscale=args.outscale)  # (H, W, 3) -> (H', W', 3) uint8
-        written = transcode_frames(args.input, target, convert, args.codec, args.crf, args.fps,
+        written = transcode_frames(args.input, target, convert, size, args.codec, args.crf, args.fps,
                                    on_frame=lambda: progress.update(1))
     logger.info("%d frames at %s fps%s -> %s", written, args.fps or clip.fps,
                 ", audio copied" if clip.has_audio else "", target)

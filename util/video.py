@@ -18,7 +18,7 @@ import logging
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -67,12 +67,16 @@ def probe(path: str) -> ClipInfo:
 
 
 def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarray], np.ndarray],
-                     codec: str = "libx264", crf: int = 18, fps: Optional[Fraction] = None,
+                     size: Tuple[int, int], codec: str = "libx264", crf: int = 18, fps: Optional[Fraction] = None,
                      on_frame: Optional[Callable[[], None]] = None) -> int:
     """Write `destination`: each video frame of `source` (an (H, W, 3) uint8 RGB array) through `convert`, which
-    returns the output frame as an (H', W', 3) uint8 RGB array of one size for the whole clip; the first audio
+    returns the output frame as an (H', W', 3) uint8 RGB array, `size` = (W', H') for every frame; the first audio
     stream copied unchanged. `fps`: the output frame rate (default: the source's; every frame is kept, so
-    another rate plays the clip faster or slower). Returns the number of frames written."""
+    another rate plays the clip faster or slower). Returns the number of frames written.
+
+    Why `size` is given rather than read from the first result: the output's header is written, and its
+    encoders opened, by the first packet muxed, and in most real clips (H.264 with AAC) audio packets come
+    before the first decoded video frame, so the video encoder must be sized before the first packet."""
     av = import_av()
     if codec not in CODECS:
         raise OptionError(f"--codec {codec}: choose one of {', '.join(CODECS)}")
@@ -89,6 +93,7 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
             encoder.pix_fmt = CODECS[codec]
             if codec == "libx264":
                 encoder.options = {"crf": str(crf)}
+            _size_encoder(encoder, size, codec)
             copied = out.add_stream_from_template(audio) if audio is not None else None
             streams = [video] + ([audio] if audio is not None else [])
             for packet in src.demux(*streams):
@@ -99,8 +104,10 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
                     continue
                 for frame in packet.decode():
                     result = convert(frame.to_ndarray(format="rgb24"))  # (H', W', 3) uint8
-                    if written == 0:
-                        _open_encoder(encoder, result, codec)
+                    if result.shape[:2] != size[::-1]:
+                        raise DataError(f"{source}: frame {written + 1} became {result.shape[1]}x{result.shape[0]}"
+                                        f", not {size[0]}x{size[1]} (a clip whose frames change size is not "
+                                        f"supported)", path=source)
                     h, w = encoder.height, encoder.width
                     out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result[:h, :w]), format="rgb24")
                     out_frame.pts = written
@@ -120,9 +127,9 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
     return written
 
 
-def _open_encoder(encoder: Any, first: np.ndarray, codec: str) -> None:
-    """Size the encoder from the first result; 4:2:0 chroma (libx264's yuv420p) needs even sides."""
-    h, w = first.shape[:2]
+def _size_encoder(encoder: Any, size: Tuple[int, int], codec: str) -> None:
+    """Size the encoder for frames of `size` = (W, H); 4:2:0 chroma (libx264's yuv420p) needs even sides."""
+    w, h = size
     if CODECS[codec] == "yuv420p" and (h % 2 or w % 2):
         logger.warning("%s's yuv420p needs even sides: the %dx%d frames lose their last %s", codec, w, h,
                        "row and column" if h % 2 and w % 2 else "row" if h % 2 else "column")

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 from collections import OrderedDict
-from typing import Any, ContextManager, Dict, Mapping, Optional, Tuple
+from typing import Any, ContextManager, Dict, Mapping, Optional
 
 import numpy as np
 import torch
@@ -170,6 +170,11 @@ class Upscaler:
             self._said_fp32 = True
         return self.accel.full_precision()
 
+    def result_size(self, size: Size, outscale: Optional[float] = None) -> Size:
+        """(W, H) of the result for an input of `size` = (W, H): `output_size` at this Upscaler's scale and limit
+        (ValueError under one pixel or over the limit)."""
+        return output_size(size, self.scale, outscale, self.max_output_pixels)
+
     def upscale_rgb8(self, rgb: np.ndarray, outscale: Optional[float] = None) -> np.ndarray:
         """An (H, W, 3) uint8 RGB array (a video frame) upscaled, as an (H', W', 3) uint8 RGB array."""
         frame = SRImage(torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255), None, 8)  # (3, H, W)
@@ -177,7 +182,7 @@ class Upscaler:
 
     def __call__(self, img: SRImage, outscale: Optional[float] = None) -> SRImage:
         """`img` upscaled by the network's scale, or to `output_size(img.size, scale, outscale)`."""
-        size: Tuple[int, int] = output_size(img.size, self.scale, outscale, self.max_output_pixels)
+        size = self.result_size(img.size, outscale)
         with torch.no_grad(), self.accel.autocast(), self.precision_for(img):
             return super_resolve(self.net, img, self.scale, self.tile, self.tile_pad, self.device, size,
                                  self.edge_pad, self.pre_pad, self.alpha_upsampler, self.head_tile)

@@ -24,13 +24,14 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 FPS, FRAMES, W, H = 10, 6, 20, 14
 
 
-def make_clip(path: Path, audio: bool = True) -> Path:
-    """FRAMES random frames of W x H at FPS on a lossless codec, and 0.6 s of a 440 Hz tone as PCM."""
+def make_clip(path: Path, audio: bool = True, phone: bool = False) -> Path:
+    """FRAMES random frames of W x H at FPS on a lossless codec, and 0.6 s of a 440 Hz tone as PCM; `phone`: as
+    phones record instead, H.264 (whose decoder holds frames back) with AAC."""
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
-        video = out.add_stream("ffv1", rate=FPS)
-        video.width, video.height, video.pix_fmt = W, H, "bgr0"
-        sound = out.add_stream("pcm_s16le", rate=8000) if audio else None
+        video = out.add_stream("libx264" if phone else "ffv1", rate=FPS)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p" if phone else "bgr0"
+        sound = out.add_stream("aac" if phone else "pcm_s16le", rate=8000) if audio else None
         if sound is not None:
             sound.layout = "mono"
         for i in range(FRAMES):
@@ -40,8 +41,9 @@ def make_clip(path: Path, audio: bool = True) -> Path:
         out.mux(video.encode(None))
         if sound is not None:
             n = 8000 * FRAMES // FPS
-            tone = (np.sin(np.arange(n) * 2 * np.pi * 440 / 8000) * 8000).astype(np.int16)[None]
-            chunk = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            tone = np.sin(np.arange(n) * 2 * np.pi * 440 / 8000)[None]  # (1, n) in [-1, 1]
+            chunk = (av.AudioFrame.from_ndarray(tone.astype(np.float32) / 4, format="fltp", layout="mono") if phone
+                     else av.AudioFrame.from_ndarray((tone * 8000).astype(np.int16), format="s16", layout="mono"))
             chunk.sample_rate, chunk.pts = 8000, 0
             out.mux(sound.encode(chunk))
             out.mux(sound.encode(None))
@@ -99,6 +101,38 @@ def test_h264_by_default_with_an_odd_size_cropped_to_even(runs, tmp_path):
         assert sum(1 for _ in out.decode(video=0)) == FRAMES
 
 
+def test_a_phone_clip_whose_sound_comes_before_its_first_decoded_frame(runs, tmp_path):
+    """H.264 with AAC in MP4: the decoder holds the first frames back, so sound packets are copied before the
+    first frame is upscaled, and the video encoder must be sized before them (it was sized from the first
+    result, after the output's header had been written: 'Cannot change width after codec is open')."""
+    checkpoints, _ = runs
+    clip = make_clip(tmp_path / "phone.mp4", phone=True)
+    with av.open(str(clip)) as source:  # the case itself: a sound packet before the first decoded frame
+        first_kinds = []
+        for packet in source.demux():
+            first_kinds.append(packet.stream.type)
+            if packet.stream.type == "video" and packet.decode():
+                break
+        assert "audio" in first_kinds, first_kinds
+    proc = run("-i", clip, "-o", tmp_path / "out", "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints, *CPU)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _, rate, sound = decoded(clip)
+    result, out_rate, out_sound = decoded(tmp_path / "out" / "phone_out.mp4")
+    assert len(result) == FRAMES and out_rate == rate == FPS
+    assert all(frame.shape == (H * 4, W * 4, 3) for frame in result)
+    assert out_sound is not None and np.array_equal(out_sound, sound)
+
+
+def test_an_outscale_under_one_pixel_is_one_line_before_any_work(runs, tmp_path):
+    checkpoints, _ = runs
+    clip = make_clip(tmp_path / "clip.mkv", audio=False)
+    proc = run("-i", clip, "-o", tmp_path / "out", "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints,
+               "--outscale", "0.01", *CPU)  # 20x14 -> 0x0
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {clip}: outscale 0.01 makes the 20x14 image 0x0: under one pixel")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_failure_leaves_nothing_under_the_final_name(tmp_path):
     clip = make_clip(tmp_path / "clip.mkv")
     calls = []
@@ -110,7 +144,7 @@ def test_a_failure_leaves_nothing_under_the_final_name(tmp_path):
         return np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1)
 
     with pytest.raises(RuntimeError, match="out of memory"):
-        transcode_frames(str(clip), str(tmp_path / "out.mkv"), fail_at_the_third, codec="ffv1")
+        transcode_frames(str(clip), str(tmp_path / "out.mkv"), fail_at_the_third, (2 * W, 2 * H), codec="ffv1")
     assert sorted(os.listdir(tmp_path)) == ["clip.mkv"]  # no result, no partial file
 
 
