@@ -103,8 +103,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         convert = functools.partial(upscaler.upscale_rgb8, outscale=args.outscale)  # (H, W, 3) -> (H', W', 3) uint8
         written = transcode_frames(args.input, target, convert, size, args.codec, args.crf, args.fps,
                                    on_frame=lambda: progress.update(1))
-    logger.info("%d frames at %s fps%s -> %s", written, args.fps or clip.fps,
-                ", audio copied" if clip.has_audio else "", target)
+    logger.info("%d frames at %s fps%s%s -> %s", written, args.fps or clip.fps,
+                ", audio copied" if clip.has_audio else "",
+                f", shown turned by {clip.rotation} degrees as the source" if clip.rotation else "", target)
     return 0
 
 

@@ -5,7 +5,8 @@ Upscaler) and encodes what it returns, while the audio stream's packets are copi
 (no re-encoding, so the sound is bit for bit the source's). Memory holds one decoded frame and one result at a
 time, never the clip. The output is written under a temporary name in the destination's folder and renamed
 into place at the end, so an interrupted run never leaves a half-written file under the final name; the
-temporary file is removed on any failure.
+temporary file is removed on any failure. A phone's rotation (the display matrix its frames carry) is copied
+too: frames are upscaled as they are coded and the result is shown turned as the source is.
 
 Encoders: `libx264` (H.264, yuv420p, the default, as Real-ESRGAN's video script writes; its 4:2:0 chroma needs
 even sides, so an odd result loses its last row or column) and `ffv1` (lossless, bgr0: what the tests compare
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, Optional, Tuple
@@ -49,6 +51,8 @@ class ClipInfo:
     width: int
     height: int
     has_audio: bool
+    display_matrix: Optional[Tuple[int, ...]] = None  # FFmpeg's 9 int32 (rotation, flips); None: shown as coded
+    rotation: int = 0  # degrees counter-clockwise that players turn the frames by
 
 
 def probe(path: str) -> ClipInfo:
@@ -60,8 +64,12 @@ def probe(path: str) -> ClipInfo:
                 raise DataError(f"{path}: no video stream", path=path)
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+            first = next(container.decode(stream), None)  # the display matrix travels with the frames
+            side = first.side_data.get("DISPLAYMATRIX") if first is not None else None
             return ClipInfo(Fraction(rate), int(stream.frames or 0), stream.codec_context.width,
-                            stream.codec_context.height, bool(container.streams.audio))
+                            stream.codec_context.height, bool(container.streams.audio),
+                            struct.unpack("=9i", bytes(side)) if side is not None else None,
+                            int(first.rotation) if first is not None else 0)
     except (av.error.FFmpegError, OSError) as e:
         raise DataError(f"cannot read video {path}: {e}", path=path) from None
 
@@ -94,6 +102,7 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
             if codec == "libx264":
                 encoder.options = {"crf": str(crf)}
             _size_encoder(encoder, size, codec)
+            encoder.set_display_matrix(probe(source).display_matrix)
             copied = out.add_stream_from_template(audio) if audio is not None else None
             streams = [video] + ([audio] if audio is not None else [])
             for packet in src.demux(*streams):

@@ -24,13 +24,15 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 FPS, FRAMES, W, H = 10, 6, 20, 14
 
 
-def make_clip(path: Path, audio: bool = True, phone: bool = False) -> Path:
+def make_clip(path: Path, audio: bool = True, phone: bool = False, rotation: int = 0) -> Path:
     """FRAMES random frames of W x H at FPS on a lossless codec, and 0.6 s of a 440 Hz tone as PCM; `phone`: as
-    phones record instead, H.264 (whose decoder holds frames back) with AAC."""
+    phones record instead, H.264 (whose decoder holds frames back) with AAC, shown turned by `rotation` degrees."""
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264" if phone else "ffv1", rate=FPS)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p" if phone else "bgr0"
+        if rotation:
+            video.set_display_rotation(rotation)
         sound = out.add_stream("aac" if phone else "pcm_s16le", rate=8000) if audio else None
         if sound is not None:
             sound.layout = "mono"
@@ -101,12 +103,14 @@ def test_h264_by_default_with_an_odd_size_cropped_to_even(runs, tmp_path):
         assert sum(1 for _ in out.decode(video=0)) == FRAMES
 
 
-def test_a_phone_clip_whose_sound_comes_before_its_first_decoded_frame(runs, tmp_path):
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_a_phone_clip_whose_sound_comes_before_its_first_decoded_frame(runs, tmp_path, rotation):
     """H.264 with AAC in MP4: the decoder holds the first frames back, so sound packets are copied before the
     first frame is upscaled, and the video encoder must be sized before them (it was sized from the first
-    result, after the output's header had been written: 'Cannot change width after codec is open')."""
+    result, after the output's header had been written: 'Cannot change width after codec is open'). A phone
+    held upright records its frames turned: the result is shown turned the same way."""
     checkpoints, _ = runs
-    clip = make_clip(tmp_path / "phone.mp4", phone=True)
+    clip = make_clip(tmp_path / "phone.mp4", phone=True, rotation=rotation)
     with av.open(str(clip)) as source:  # the case itself: a sound packet before the first decoded frame
         first_kinds = []
         for packet in source.demux():
@@ -119,8 +123,10 @@ def test_a_phone_clip_whose_sound_comes_before_its_first_decoded_frame(runs, tmp
     _, rate, sound = decoded(clip)
     result, out_rate, out_sound = decoded(tmp_path / "out" / "phone_out.mp4")
     assert len(result) == FRAMES and out_rate == rate == FPS
-    assert all(frame.shape == (H * 4, W * 4, 3) for frame in result)
+    assert all(frame.shape == (H * 4, W * 4, 3) for frame in result)  # as coded
     assert out_sound is not None and np.array_equal(out_sound, sound)
+    with av.open(str(tmp_path / "out" / "phone_out.mp4")) as out:
+        assert next(out.decode(video=0)).rotation == rotation == probe(str(clip)).rotation
 
 
 def test_an_outscale_under_one_pixel_is_one_line_before_any_work(runs, tmp_path):
