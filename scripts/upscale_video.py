@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="final upscaling factor (default: the network's own scale)")
     p.add_argument("-dn", "--denoise", type=float, default=None, help="as scripts/upscale.py's -dn")
     p.add_argument("--fps", type=Fraction, default=None,
-                   help="frame rate of the result (default: the source's); every frame is kept")
+                   help="a constant frame rate for the result (default: each frame keeps its time); every frame "
+                        "is kept")
     p.add_argument("--codec", choices=tuple(CODECS), default="libx264",
                    help="libx264 (H.264, yuv420p) or ffv1 (lossless) (default: %(default)s)")
     p.add_argument("--crf", type=int, default=18, help="libx264's quality, 0 (lossless) to 51 (default: %(default)s)")

@@ -79,8 +79,8 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
                      on_frame: Optional[Callable[[], None]] = None) -> int:
     """Write `destination`: each video frame of `source` (an (H, W, 3) uint8 RGB array) through `convert`, which
     returns the output frame as an (H', W', 3) uint8 RGB array, `size` = (W', H') for every frame; the first audio
-    stream copied unchanged. `fps`: the output frame rate (default: the source's; every frame is kept, so
-    another rate plays the clip faster or slower). Returns the number of frames written.
+    stream copied unchanged. `fps`: the output frame rate (default: the source's frame times, kept one by one;
+    every frame is kept, so another rate plays the clip faster or slower). Returns the number of frames written.
 
     Why `size` is given rather than read from the first result: the output's header is written, and its
     encoders opened, by the first packet muxed, and in most real clips (H.264 with AAC) audio packets come
@@ -103,6 +103,11 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
                 encoder.options = {"crf": str(crf)}
             _size_encoder(encoder, size, codec)
             encoder.set_display_matrix(probe(source).display_matrix)
+            clock = video.time_base if fps is None else None  # keep the source's frame times on its own clock
+            if clock is not None:
+                encoder.codec_context.time_base = clock
+            step = max(1, round(1 / (rate * clock))) if clock is not None else 1  # one frame, in clock ticks
+            previous: Optional[int] = None
             copied = out.add_stream_from_template(audio) if audio is not None else None
             streams = [video] + ([audio] if audio is not None else [])
             for packet in src.demux(*streams):
@@ -119,8 +124,9 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
                                         f"supported)", path=source)
                     h, w = encoder.height, encoder.width
                     out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result[:h, :w]), format="rgb24")
-                    out_frame.pts = written
-                    out_frame.time_base = 1 / rate
+                    out_frame.pts = previous = _frame_pts(frame.pts if clock is not None else None, previous, step,
+                                                          written, clock is not None)
+                    out_frame.time_base = clock if clock is not None else 1 / rate
                     out.mux(encoder.encode(out_frame))
                     written += 1
                     if on_frame is not None:
@@ -134,6 +140,18 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
             os.unlink(partial)
         raise
     return written
+
+
+def _frame_pts(source_pts: Optional[int], previous: Optional[int], step: int, index: int, keep: bool) -> int:
+    """The output frame's time in clock ticks. `keep` (no --fps): the source frame's own time, so a variable
+    frame rate (phones lower it in dim light) and the picture's offset from the sound stay as they were; a frame
+    with no time, or one not after the previous frame, one `step` after the previous. Else (--fps) the frame's
+    `index` on the new constant rate."""
+    if not keep:
+        return index
+    if source_pts is not None and (previous is None or source_pts > previous):
+        return source_pts
+    return 0 if previous is None else previous + step
 
 
 def _size_encoder(encoder: Any, size: Tuple[int, int], codec: str) -> None:

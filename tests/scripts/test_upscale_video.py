@@ -8,6 +8,7 @@ import subprocess
 import sys
 from fractions import Fraction
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import pytest
@@ -24,13 +25,17 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 FPS, FRAMES, W, H = 10, 6, 20, 14
 
 
-def make_clip(path: Path, audio: bool = True, phone: bool = False, rotation: int = 0) -> Path:
+def make_clip(path: Path, audio: bool = True, phone: bool = False, rotation: int = 0,
+              times_ms: Optional[List[int]] = None) -> Path:
     """FRAMES random frames of W x H at FPS on a lossless codec, and 0.6 s of a 440 Hz tone as PCM; `phone`: as
-    phones record instead, H.264 (whose decoder holds frames back) with AAC, shown turned by `rotation` degrees."""
+    phones record instead, H.264 (whose decoder holds frames back) with AAC, shown turned by `rotation` degrees;
+    `times_ms`: each frame's time in milliseconds instead of a constant rate."""
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264" if phone else "ffv1", rate=FPS)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p" if phone else "bgr0"
+        if times_ms is not None:
+            video.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             video.set_display_rotation(rotation)
         sound = out.add_stream("aac" if phone else "pcm_s16le", rate=8000) if audio else None
@@ -38,7 +43,7 @@ def make_clip(path: Path, audio: bool = True, phone: bool = False, rotation: int
             sound.layout = "mono"
         for i in range(FRAMES):
             frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8), format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            frame.pts, frame.time_base = (i, Fraction(1, FPS)) if times_ms is None else (times_ms[i], Fraction(1, 1000))
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:
@@ -127,6 +132,21 @@ def test_a_phone_clip_whose_sound_comes_before_its_first_decoded_frame(runs, tmp
     assert out_sound is not None and np.array_equal(out_sound, sound)
     with av.open(str(tmp_path / "out" / "phone_out.mp4")) as out:
         assert next(out.decode(video=0)).rotation == rotation == probe(str(clip)).rotation
+
+
+def test_frame_times_of_a_variable_rate_clip_are_kept_and_fps_makes_them_constant(runs, tmp_path):
+    """Phones lower the frame rate in dim light: each frame keeps its time (its sound stays in step); --fps F puts
+    every frame on a constant rate instead."""
+    checkpoints, _ = runs
+    times = [0, 100, 300, 350, 600, 700]  # ms: FRAMES frames at a variable rate
+    clip = make_clip(tmp_path / "vfr.mkv", times_ms=times)
+    for name, extra, expected in (("kept.mkv", [], times), ("constant.mkv", ["--fps", "25"],
+                                                              [40 * i for i in range(FRAMES)])):
+        proc = run("-i", clip, "-o", tmp_path / name, "-n", "tiny_srvgg", "--checkpoints_dir", checkpoints,
+                   "--codec", "ffv1", *extra, *CPU)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        with av.open(str(tmp_path / name)) as out:
+            assert [round(frame.time * 1000) for frame in out.decode(video=0)] == expected, name
 
 
 def test_an_outscale_under_one_pixel_is_one_line_before_any_work(runs, tmp_path):
