@@ -124,8 +124,7 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
                                         f"supported)", path=source)
                     h, w = encoder.height, encoder.width
                     out_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result[:h, :w]), format="rgb24")
-                    out_frame.pts = previous = _frame_pts(frame.pts if clock is not None else None, previous, step,
-                                                          written, clock is not None)
+                    out_frame.pts = previous = written if clock is None else _kept_pts(frame.pts, previous, step)
                     out_frame.time_base = clock if clock is not None else 1 / rate
                     out.mux(encoder.encode(out_frame))
                     written += 1
@@ -142,13 +141,10 @@ def transcode_frames(source: str, destination: str, convert: Callable[[np.ndarra
     return written
 
 
-def _frame_pts(source_pts: Optional[int], previous: Optional[int], step: int, index: int, keep: bool) -> int:
-    """The output frame's time in clock ticks. `keep` (no --fps): the source frame's own time, so a variable
+def _kept_pts(source_pts: Optional[int], previous: Optional[int], step: int) -> int:
+    """The output frame's time in the source's clock ticks (no --fps): the source frame's own time, so a variable
     frame rate (phones lower it in dim light) and the picture's offset from the sound stay as they were; a frame
-    with no time, or one not after the previous frame, one `step` after the previous. Else (--fps) the frame's
-    `index` on the new constant rate."""
-    if not keep:
-        return index
+    with no time, or one not after the previous frame, one `step` after the previous."""
     if source_pts is not None and (previous is None or source_pts > previous):
         return source_pts
     return 0 if previous is None else previous + step
